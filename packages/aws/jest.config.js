@@ -1,0 +1,3 @@
+import { jestConfig } from '../../tooling/config/jest.config.base.js';
+
+export default jestConfig();

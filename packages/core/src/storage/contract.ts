@@ -1,0 +1,60 @@
+import type { Readable } from 'node:stream';
+
+/** Orthanc's `OrthancPluginContentType` values, as the plugin SDK passes them. */
+export enum ContentType {
+  Unknown = 0,
+  Dicom = 1,
+  DicomAsJson = 2,
+  DicomUntilPixelData = 3,
+}
+
+/** An Orthanc attachment: its uuid and its content type. */
+export interface ObjectKey {
+  readonly uuid: string;
+  readonly type: ContentType;
+}
+
+/**
+ * A whole object being read: the size is known before the first byte.
+ * The body's bytes are only good once it has ended without error: integrity checks
+ * (MD5, GCM tag, size) run as it flows and fail the stream at the end if they fail.
+ */
+export interface ObjectReadStream {
+  readonly size: number;
+  readonly body: Readable;
+}
+
+/**
+ * The storage contract that every backend implements, keyed by Orthanc's attachment uuid
+ * and content type. Every method streams: no implementation holds a whole object.
+ */
+export interface ObjectStorage {
+  /** Store an object of known size. `body` must yield exactly `size` bytes. */
+  create(key: ObjectKey, size: number, body: Readable): Promise<void>;
+  /** Read a whole object. Throws `ObjectNotFoundError` when it does not exist. */
+  read(key: ObjectKey): Promise<ObjectReadStream>;
+  /** Read `length` bytes from `offset`. Throws `RangeNotSatisfiableError` past the end. */
+  readRange(key: ObjectKey, offset: number, length: number): Promise<Readable>;
+  /** Remove an object. Removing a missing object succeeds. */
+  remove(key: ObjectKey): Promise<void>;
+  /** Whether `readRange` can return verified bytes without reading the whole object. */
+  readonly supportsVerifiedRangeReads: boolean;
+  /** Release connections and timers. */
+  close(): Promise<void>;
+}
+
+/**
+ * What a cloud provider implements: plain objects addressed by their full name in the
+ * bucket or container. Naming, encryption and legacy fallbacks live above it, in core.
+ */
+export interface BucketClient {
+  /** For messages: e.g. `s3://bucket (endpoint http://127.0.0.1:7480)`. Never holds a secret. */
+  readonly description: string;
+  put(name: string, size: number, body: Readable): Promise<void>;
+  /** Throws `ObjectNotFoundError` when the object does not exist. */
+  get(name: string): Promise<ObjectReadStream>;
+  getRange(name: string, offset: number, length: number): Promise<Readable>;
+  /** Idempotent: deleting a missing object succeeds. */
+  delete(name: string): Promise<void>;
+  close(): Promise<void>;
+}
