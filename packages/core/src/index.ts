@@ -1,1 +1,10 @@
-export {};
+export * from './errors.js';
+export * from './logging.js';
+export * from './storage/contract.js';
+export * from './config/settings.js';
+export * from './config/parse.js';
+export * from './storage/naming.js';
+export * from './storage/fs-storage.js';
+export * from './storage/compose.js';
+export * from './crypto/index.js';
+export * from './gateway/run-gateway.js';

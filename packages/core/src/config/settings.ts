@@ -106,5 +106,12 @@ export interface GoogleCloudSettings extends CommonSettings {
   readonly bucketName: string;
 }
 
-export type ProviderSettings = AwsS3Settings | AzureBlobSettings | GoogleCloudSettings;
+/** Section `FileSystemObjectStorage` (ours, for tests and demos): core's file-system backend behind the bridge. */
+export interface FileSystemSettings extends CommonSettings {
+  readonly provider: 'filesystem';
+  /** `Directory`: where objects go, in Orthanc's own `<2>/<2>/<uuid>` layout. */
+  readonly directory: string;
+}
+
+export type ProviderSettings = AwsS3Settings | AzureBlobSettings | GoogleCloudSettings | FileSystemSettings;
 export type ProviderId = ProviderSettings['provider'];
