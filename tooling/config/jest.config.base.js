@@ -5,7 +5,10 @@ export function jestConfig(overrides = {}) {
     extensionsToTreatAsEsm: ['.ts'],
     moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
     transform: {
-      '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json', diagnostics: { ignoreCodes: [151002] } }],
+      '^.+\\.ts$': [
+        'ts-jest',
+        { useESM: true, tsconfig: 'tsconfig.json', diagnostics: { ignoreCodes: [151002] } },
+      ],
     },
     testMatch: ['<rootDir>/src/**/*.test.ts'],
     testTimeout: 120_000,
