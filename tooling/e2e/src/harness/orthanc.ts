@@ -1,0 +1,169 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { freePort, isAlive, spawnLogged, stopProcess } from '@orthanc-object-storage/servers';
+import { ensureOrthancInstalled } from './install.js';
+import { OrthancClient } from './rest.js';
+
+export type OrthancConfiguration = Record<string, unknown>;
+
+export interface OrthancOptions {
+  /** Work folder: holds configuration.json, orthanc.log, the index and Orthanc's own storage. */
+  readonly workDir: string;
+  /** Extra configuration keys (plugin sections, StorageCompression, ...), merged over the defaults. */
+  readonly configuration?: OrthancConfiguration;
+  /** Plugin libraries to load. */
+  readonly plugins?: readonly string[];
+  /** Fixed HTTP port; a free one when undefined. */
+  readonly httpPort?: number;
+  /** Log at info level (`--verbose`); the plugin's per-call logs are at info level. */
+  readonly verbose?: boolean;
+}
+
+export interface ExitStatus {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** A Debian Orthanc on 127.0.0.1 with a generated configuration; stopped by PID. */
+export class OrthancServer {
+  readonly workDir: string;
+  readonly configPath: string;
+  readonly logFile: string;
+  readonly storageDirectory: string;
+  readonly httpPort: number;
+  readonly client: OrthancClient;
+  private child: ChildProcess | undefined;
+  private exited: Promise<ExitStatus> | undefined;
+  private readonly verbose: boolean;
+
+  private constructor(options: OrthancOptions, httpPort: number) {
+    this.workDir = options.workDir;
+    this.configPath = path.join(options.workDir, 'configuration.json');
+    this.logFile = path.join(options.workDir, 'orthanc.log');
+    this.storageDirectory = path.join(options.workDir, 'OrthancStorage');
+    this.httpPort = httpPort;
+    this.verbose = options.verbose ?? true;
+    this.client = new OrthancClient(`http://127.0.0.1:${httpPort}`);
+    const configuration: OrthancConfiguration = {
+      Name: 'orthanc-object-storage-e2e',
+      StorageDirectory: this.storageDirectory,
+      IndexDirectory: path.join(options.workDir, 'OrthancIndex'),
+      HttpPort: httpPort,
+      RemoteAccessAllowed: false,
+      AuthenticationEnabled: false,
+      DicomServerEnabled: false,
+      HttpTimeout: 120,
+      Plugins: [...(options.plugins ?? [])],
+      ...options.configuration,
+    };
+    mkdirSync(options.workDir, { recursive: true });
+    writeFileSync(this.configPath, JSON.stringify(configuration, null, 2));
+  }
+
+  /** Write the configuration; the server is not started yet. */
+  static async create(options: OrthancOptions): Promise<OrthancServer> {
+    ensureOrthancInstalled();
+    return new OrthancServer(options, options.httpPort ?? (await freePort()));
+  }
+
+  /** Create, start and wait until /system answers. */
+  static async start(options: OrthancOptions): Promise<OrthancServer> {
+    const server = await OrthancServer.create(options);
+    await server.start();
+    return server;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.httpPort}`;
+  }
+
+  /** Spawn Orthanc without waiting: for configurations where Orthanc must refuse to start. */
+  spawn(): void {
+    if (this.running) throw new Error(`Orthanc is already running (pid ${this.pid})`);
+    const args = [...(this.verbose ? ['--verbose'] : []), this.configPath];
+    this.appendLog(`\n===== e2e: starting Orthanc ${args.join(' ')} =====\n`);
+    const started = spawnLogged(ensureOrthancInstalled(), args, { logFile: this.logFile, cwd: this.workDir });
+    const child = started.child;
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** Spawn and wait until /system answers; fails fast with the log's tail if Orthanc exits. */
+  async start(timeoutMs = 30_000): Promise<void> {
+    this.spawn();
+    const exited = this.exited!;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const status = await Promise.race([exited, sleep(100).then(() => undefined)]);
+      if (status !== undefined) {
+        throw new Error(
+          `Orthanc exited during startup (code ${status.code}, signal ${status.signal}); log tail:\n${this.logTail()}`,
+        );
+      }
+      if (await this.client.isUp()) return;
+      if (Date.now() > deadline) {
+        await this.stop();
+        throw new Error(`Orthanc did not answer /system within ${timeoutMs} ms; log tail:\n${this.logTail()}`);
+      }
+    }
+  }
+
+  /** Resolves with the exit status once the current process ends. */
+  async waitForExit(timeoutMs = 30_000): Promise<ExitStatus> {
+    if (this.exited === undefined) throw new Error('Orthanc was never started');
+    const status = await Promise.race([this.exited, sleep(timeoutMs).then(() => undefined)]);
+    if (status === undefined) throw new Error(`Orthanc (pid ${this.pid}) still runs after ${timeoutMs} ms`);
+    return status;
+  }
+
+  /** SIGTERM, then SIGKILL after the grace period. */
+  async stop(graceMs = 15_000): Promise<void> {
+    const pid = this.pid;
+    if (pid === undefined || !this.running) return;
+    await stopProcess(pid, graceMs);
+    await this.exited;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  /** kill -9, as a crash would. */
+  async kill9(): Promise<void> {
+    const pid = this.pid;
+    if (pid === undefined || !this.running) return;
+    process.kill(pid, 'SIGKILL');
+    await this.exited;
+    while (isAlive(pid)) await sleep(20);
+  }
+
+  readLog(): string {
+    try {
+      return readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  logTail(lines = 40): string {
+    return this.readLog().split('\n').slice(-lines).join('\n');
+  }
+
+  private appendLog(text: string): void {
+    writeFileSync(this.logFile, text, { flag: 'a' });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,47 @@
+import { readFileSync, readdirSync } from 'node:fs';
+
+/** Command line of a process, arguments joined by spaces; undefined once it is gone. */
+export function commandLine(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function parentPid(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 4, after "pid (comm) state"; comm may hold spaces, so split after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** PIDs of the direct children of `pid`. */
+export function childPids(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const child = Number(entry);
+    if (parentPid(child) === pid) children.push(child);
+  }
+  return children;
+}
+
+/** The gateway: the child of Orthanc whose command line names gateway.mjs. */
+export function findGatewayPids(orthancPid: number): number[] {
+  return childPids(orthancPid).filter((child) => commandLine(child)?.includes('gateway.mjs') === true);
+}
+
+/** True while `pid` exists and is not a zombie. */
+export function processExists(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
