@@ -1,14 +1,6 @@
-// STUB (owner: crypto helper).
-import type { EncryptionSettings } from '../config/settings.js';
-import type { ObjectStorage } from '../storage/contract.js';
-
-/** Bytes A1 adds to every object: "A1" + key id + EIV + EDEK + GCM tag. */
-export const A1_OVERHEAD = 86;
-
-/** Wrap a storage with A1 encryption: loads and checks the key files, bounds concurrent input. */
-export async function createEncryptedStorage(
-  _inner: ObjectStorage,
-  _settings: EncryptionSettings,
-): Promise<ObjectStorage> {
-  throw new Error('not implemented');
-}
+export { A1_OVERHEAD, type MasterKey } from './a1-format.js';
+export { createA1EncryptStream, type A1EncryptOptions } from './a1-encrypt-stream.js';
+export { createA1DecryptStream, type A1DecryptOptions } from './a1-decrypt-stream.js';
+export { ByteBudget } from './byte-budget.js';
+export { Keyring, loadKeyring, loadMasterKey, decodeKeyFile, checkKeyId } from './keyring.js';
+export { createEncryptedStorage, EncryptedStorage } from './encrypted-storage.js';

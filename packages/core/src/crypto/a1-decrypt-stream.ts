@@ -1,0 +1,147 @@
+import { createDecipheriv, type DecipherGCM } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { IntegrityError, KeyError } from '../errors.js';
+import {
+  A1_MAGIC,
+  A1_OVERHEAD,
+  A1_PREFIX_SIZE,
+  GCM_TAG_SIZE,
+  KEY_ID_OFFSET,
+  describeMagic,
+  unwrapPrefix,
+} from './a1-format.js';
+import { withBudget, type ByteBudget } from './byte-budget.js';
+import type { Keyring } from './keyring.js';
+
+export interface A1DecryptOptions {
+  /** Shared `MaxConcurrentInputSize` budget; none means unbounded. */
+  readonly budget?: ByteBudget;
+  /** For messages, e.g. the object's uuid or a file path. */
+  readonly label?: string;
+}
+
+/**
+ * A Transform that turns an A1 object back into its plaintext, choosing the master key by the
+ * id the object carries. Memory stays bounded whatever the size: the last 16 bytes are held
+ * back as the GCM tag until the input ends.
+ *
+ * IMPORTANT: plaintext flows out before the tag can be checked (the tag is the last 16 bytes).
+ * Treat the output as good only once the stream has ended WITHOUT error; until then it may be
+ * forged or corrupted. The stream fails with `IntegrityError` when the tag does not verify, the
+ * input is shorter than 86 bytes or does not start with "A1", and with `KeyError` when its
+ * master key id is not in the keyring.
+ */
+export function createA1DecryptStream(keyring: Keyring, options: A1DecryptOptions = {}): Transform {
+  return new A1DecryptStream(keyring, options);
+}
+
+class A1DecryptStream extends Transform {
+  private readonly prefix = Buffer.alloc(A1_PREFIX_SIZE);
+  private prefixLength = 0;
+  private decipher: DecipherGCM | undefined;
+  /** The last bytes seen: the tag once the input ends. */
+  private tail = Buffer.alloc(0);
+  private inputBytes = 0;
+  private readonly what: string;
+
+  constructor(
+    private readonly keyring: Keyring,
+    private readonly options: A1DecryptOptions,
+  ) {
+    super();
+    this.what = options.label === undefined ? 'input' : `object ${options.label}`;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.inputBytes += chunk.length;
+      const body = this.decipher === undefined ? this.takePrefix(chunk) : chunk;
+      this.takeBody(body).then(() => callback(), callback);
+    } catch (error) {
+      callback(error as Error);
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      if (this.decipher === undefined || this.tail.length < GCM_TAG_SIZE) {
+        throw new IntegrityError(
+          `${this.what} is ${this.inputBytes} bytes, shorter than the ${A1_OVERHEAD}-byte A1 overhead: ` +
+            'it is truncated or not an A1 object',
+        );
+      }
+      this.decipher.setAuthTag(this.tail);
+      let last: Buffer;
+      try {
+        last = this.decipher.final();
+      } catch (error) {
+        throw new IntegrityError(
+          `${this.what} failed A1 authentication (the GCM tag does not verify): it is corrupted, truncated ` +
+            'or extended, or its key id names a different key than it was encrypted with; none of its bytes ' +
+            'may be used',
+          { cause: error },
+        );
+      }
+      if (last.length > 0) this.push(last);
+      callback();
+    } catch (error) {
+      callback(error as Error);
+    }
+  }
+
+  /** Fill the 70-byte prefix; check version and key id as soon as they are in; return the rest. */
+  private takePrefix(chunk: Buffer): Buffer {
+    const before = this.prefixLength;
+    const taken = Math.min(chunk.length, A1_PREFIX_SIZE - before);
+    chunk.copy(this.prefix, before, 0, taken);
+    this.prefixLength += taken;
+    const magicEnd = A1_MAGIC.length;
+    if (before < magicEnd && this.prefixLength >= magicEnd) {
+      const magic = this.prefix.subarray(0, magicEnd);
+      if (!magic.equals(A1_MAGIC)) {
+        throw new IntegrityError(
+          `${this.what} is not an A1 object: its version bytes are ${describeMagic(magic)}, only 'A1' is supported`,
+        );
+      }
+    }
+    if (this.prefixLength === A1_PREFIX_SIZE) {
+      const keyId = this.prefix.readUInt32LE(KEY_ID_OFFSET);
+      if (!this.keyring.has(keyId)) {
+        throw new KeyError(
+          `${this.what} was encrypted with master key id ${keyId}, which is not configured ` +
+            `(known ids: ${this.keyring.ids().join(', ')})`,
+        );
+      }
+      const { iv, dataKey } = unwrapPrefix(this.prefix, this.keyring.get(keyId).key);
+      this.decipher = createDecipheriv('aes-256-gcm', dataKey, iv);
+      this.decipher.setAAD(this.prefix);
+    }
+    return chunk.subarray(taken);
+  }
+
+  /** Decrypt all but the last 16 bytes seen so far. */
+  private async takeBody(chunk: Buffer): Promise<void> {
+    if (chunk.length === 0) return;
+    if (chunk.length >= GCM_TAG_SIZE) {
+      const held = this.tail;
+      const cut = chunk.length - GCM_TAG_SIZE;
+      this.tail = Buffer.from(chunk.subarray(cut));
+      await this.decrypt(held);
+      await this.decrypt(chunk.subarray(0, cut));
+    } else {
+      const joined = Buffer.concat([this.tail, chunk]);
+      const cut = Math.max(0, joined.length - GCM_TAG_SIZE);
+      this.tail = joined.subarray(cut);
+      await this.decrypt(joined.subarray(0, cut));
+    }
+  }
+
+  private async decrypt(bytes: Buffer): Promise<void> {
+    if (bytes.length === 0) return;
+    const decipher = this.decipher!;
+    await withBudget(this.options.budget, bytes, (slice) => {
+      const out = decipher.update(slice);
+      if (out.length > 0) this.push(out);
+    });
+  }
+}

@@ -1,0 +1,56 @@
+import { createCipheriv } from 'node:crypto';
+
+/** The two version bytes every A1 object starts with. */
+export const A1_MAGIC = Buffer.from('A1', 'ascii');
+export const KEY_ID_OFFSET = 2;
+export const EIV_OFFSET = 6;
+export const EDEK_OFFSET = 38;
+/** "A1" + key id + EIV + EDEK: authenticated as GCM additional data. */
+export const A1_PREFIX_SIZE = 70;
+export const GCM_TAG_SIZE = 16;
+/** Bytes A1 adds to every object: "A1" + key id + EIV + EDEK + GCM tag. */
+export const A1_OVERHEAD = A1_PREFIX_SIZE + GCM_TAG_SIZE;
+/** Size of a master key, a data key and an IV. */
+export const A1_KEY_SIZE = 32;
+export const A1_IV_SIZE = 32;
+export const MAX_KEY_ID = 0xffff_ffff;
+
+/** A master key: its id (uint32, written into every object) and its 32 bytes. */
+export interface MasterKey {
+  readonly id: number;
+  readonly key: Buffer;
+}
+
+/**
+ * EIV and EDEK are the IV and data key XOR the first 32 bytes of AES-256-CTR keystream
+ * under the master key from an all-zero counter block; each restarts from that counter.
+ * CTR is its own inverse, so the same function wraps and unwraps.
+ */
+export function ctrWrap(masterKey: Buffer, value: Buffer): Buffer {
+  const cipher = createCipheriv('aes-256-ctr', masterKey, Buffer.alloc(16));
+  return Buffer.concat([cipher.update(value), cipher.final()]);
+}
+
+/** The 70-byte prefix of an object encrypted under `master` with this IV and data key. */
+export function buildPrefix(master: MasterKey, iv: Buffer, dataKey: Buffer): Buffer {
+  const prefix = Buffer.alloc(A1_PREFIX_SIZE);
+  A1_MAGIC.copy(prefix, 0);
+  prefix.writeUInt32LE(master.id, KEY_ID_OFFSET);
+  ctrWrap(master.key, iv).copy(prefix, EIV_OFFSET);
+  ctrWrap(master.key, dataKey).copy(prefix, EDEK_OFFSET);
+  return prefix;
+}
+
+/** Recover the IV and data key from a prefix, given the master key its id names. */
+export function unwrapPrefix(prefix: Buffer, masterKey: Buffer): { iv: Buffer; dataKey: Buffer } {
+  return {
+    iv: ctrWrap(masterKey, prefix.subarray(EIV_OFFSET, EIV_OFFSET + A1_IV_SIZE)),
+    dataKey: ctrWrap(masterKey, prefix.subarray(EDEK_OFFSET, EDEK_OFFSET + A1_KEY_SIZE)),
+  };
+}
+
+/** Printable form of the version bytes for messages, e.g. `'A2'` or `0x00ff`. */
+export function describeMagic(bytes: Buffer): string {
+  const printable = [...bytes].every((b) => b >= 0x20 && b < 0x7f);
+  return printable ? `'${bytes.toString('latin1')}'` : `0x${bytes.toString('hex')}`;
+}

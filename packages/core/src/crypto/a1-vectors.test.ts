@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs';
+import { IntegrityError, KeyError } from '../errors.js';
+import { A1_OVERHEAD, A1_PREFIX_SIZE, unwrapPrefix } from './a1-format.js';
+import { createA1DecryptStream } from './a1-decrypt-stream.js';
+import { createA1EncryptStreamWith } from './a1-encrypt-stream.js';
+import { loadKeyring, loadMasterKey, type Keyring } from './keyring.js';
+import {
+  keyFileOf,
+  manifest,
+  runExpectingError,
+  runThrough,
+  vectorPath,
+  type VectorManifest,
+} from './__tests__/helpers.js';
+
+const read = (file: string): Buffer => readFileSync(vectorPath(file));
+
+async function vectorKeyring(): Promise<Keyring> {
+  const { current, previous } = manifest.keySet;
+  return loadKeyring(
+    { id: current, path: keyFileOf(current) },
+    previous.map((id) => ({ id, path: keyFileOf(id) })),
+  );
+}
+
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** What we must say for each failure the original reported, mapped from the manifest. */
+function expectationFor(vector: VectorManifest['negative'][number]): { type: typeof Error; pattern: RegExp } {
+  const message = vector.cpp.stringApi.message;
+  if (vector.size < A1_OVERHEAD) {
+    return {
+      type: IntegrityError,
+      pattern: new RegExp(`is ${vector.size} bytes, shorter than the 86-byte A1`),
+    };
+  }
+  const version = /version '(.*)' is not supported/.exec(message);
+  if (version) {
+    return { type: IntegrityError, pattern: new RegExp(`version bytes are '${escape(version[1]!)}'`) };
+  }
+  const missingKey = /master key whose id is '([0-9a-f]{8})' could not be found/.exec(message);
+  if (missingKey) {
+    const id = Buffer.from(missingKey[1]!, 'hex').readUInt32LE(0);
+    return {
+      type: KeyError,
+      pattern: new RegExp(`master key id ${id}, which is not configured \\(known ids: `),
+    };
+  }
+  if (/message hash or MAC not valid/.test(message)) {
+    return { type: IntegrityError, pattern: /failed A1 authentication \(the GCM tag does not verify\)/ };
+  }
+  throw new Error(`no expectation for negative vector ${vector.name} (original said: ${message})`);
+}
+
+describe('A1 reference vectors', () => {
+  let keyring: Keyring;
+  beforeAll(async () => {
+    keyring = await vectorKeyring();
+  });
+
+  it('has vectors to test', () => {
+    expect(manifest.vectors.length).toBeGreaterThan(0);
+    expect(manifest.negative.length).toBeGreaterThan(0);
+  });
+
+  describe.each(manifest.vectors.map((v) => [v.name, v] as const))('%s', (_name, vector) => {
+    const plaintext = read(vector.plaintextFile);
+    const ciphertext = read(vector.ciphertextFile);
+
+    it('matches its manifest sizes', () => {
+      expect(plaintext.length).toBe(vector.plaintextSize);
+      expect(ciphertext.length).toBe(vector.ciphertextSize);
+      expect(ciphertext.length).toBe(plaintext.length + A1_OVERHEAD);
+    });
+
+    const chunkSizes =
+      ciphertext.length <= 70_000 ? [1, 15, 16, 17, 70, 86, 4096, 65536] : [4096, 65536, 1 << 20];
+    it.each(chunkSizes)('decrypts byte-exact when fed %i bytes at a time', async (chunkSize) => {
+      const decrypted = await runThrough(createA1DecryptStream(keyring), ciphertext, chunkSize);
+      expect(decrypted.equals(plaintext)).toBe(true);
+    });
+
+    it('is reproduced exactly by our writer from the IV and data key it carries', async () => {
+      const master = await loadMasterKey({ id: vector.keyId, path: keyFileOf(vector.keyId) });
+      const { iv, dataKey } = unwrapPrefix(ciphertext.subarray(0, A1_PREFIX_SIZE), master.key);
+      for (const chunkSize of [7, 65536]) {
+        const encrypted = await runThrough(
+          createA1EncryptStreamWith(master, iv, dataKey),
+          plaintext,
+          chunkSize,
+        );
+        expect(encrypted.toString('hex')).toBe(ciphertext.toString('hex'));
+      }
+    });
+  });
+
+  describe.each(manifest.negative.map((v) => [v.name, v] as const))('negative %s', (_name, vector) => {
+    const bytes = read(vector.file);
+    const expected = expectationFor(vector);
+
+    it.each([1, 16, 65536])(
+      'is refused with a clear error when fed %i bytes at a time',
+      async (chunkSize) => {
+        const { error } = await runExpectingError(createA1DecryptStream(keyring), bytes, chunkSize);
+        expect(error).toBeInstanceOf(expected.type);
+        expect(error.message).toMatch(expected.pattern);
+      },
+    );
+
+    it('names the object in the error', async () => {
+      const stream = createA1DecryptStream(keyring, { label: '0a1b2c3d-test' });
+      const { error } = await runExpectingError(stream, bytes);
+      expect(error.message).toContain('object 0a1b2c3d-test');
+    });
+  });
+});
