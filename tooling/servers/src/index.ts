@@ -1,2 +1,3 @@
 export * from './process.js';
 export * from './azurite.js';
+export * from './gcs-emulator.js';

@@ -1,0 +1,116 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnLogged, stopProcess, waitFor } from './process.js';
+
+export interface StartedGcsEmulator {
+  /** `http://127.0.0.1:<port>`: give it to the SDK as `apiEndpoint` or `STORAGE_EMULATOR_HOST`. */
+  readonly apiEndpoint: string;
+  /** Starts with `demo-`, so the emulator never calls Google APIs. */
+  readonly projectId: string;
+  readonly port: number;
+  readonly pid: number;
+  readonly logFile: string;
+  /** Stop the child by PID and remove its temporary folder (objects included). */
+  stop(): Promise<void>;
+}
+
+export interface GcsEmulatorOptions {
+  /** `demo-...` (default `demo-orthanc`). */
+  readonly projectId?: string;
+  /** Buckets that exist from the start. Others must be created (the SDK's `createBucket`). */
+  readonly buckets?: readonly string[];
+  /** Every request must carry `Authorization: Bearer <token>`, else 401 (tests of credentials). */
+  readonly requiredBearerToken?: string;
+  /** Buckets that answer 403 to every request (tests of permission errors). */
+  readonly forbiddenBuckets?: readonly string[];
+  readonly startTimeoutMs?: number;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** The compiled child script: next to this file in dist, or in dist when this runs from src under ts-jest. */
+function childScript(): string {
+  for (const candidate of [
+    path.join(here, 'gcs-emulator-child.js'),
+    path.join(here, '..', 'dist', 'gcs-emulator-child.js'),
+  ]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new Error(`gcs-emulator-child.js not found next to ${here}: run \`pnpm build\` in tooling/servers`);
+}
+
+/** A Node >= 22 for the child: this one, or the repository's Node 24 from node_modules/.bin. */
+function nodeForChild(): string {
+  if (Number(process.versions.node.split('.')[0]) >= 22) return process.execPath;
+  const repoNode = path.resolve(here, '../../..', 'node_modules', '.bin', 'node');
+  if (existsSync(repoNode)) return repoNode;
+  throw new Error(`the GCS emulator needs Node >= 22; this is ${process.version} and ${repoNode} is missing`);
+}
+
+/**
+ * Start firebase-tools' Cloud Storage emulator in a child process on 127.0.0.1 (a free port),
+ * without the `firebase` CLI (which needs Java and downloads a jar): the storage module is
+ * started directly, rules off, behind a front router that adds bucket endpoints, `/storage/v1`
+ * paths and chunked resumable uploads. The child's TMPDIR (its blob store) is a fresh folder.
+ */
+export async function startGcsEmulator(options: GcsEmulatorOptions = {}): Promise<StartedGcsEmulator> {
+  const projectId = options.projectId ?? 'demo-orthanc';
+  if (!projectId.startsWith('demo-')) {
+    throw new Error(
+      `GCS emulator project id must start with "demo-" (else it calls Google APIs): ${projectId}`,
+    );
+  }
+  const folder = await mkdtemp(path.join(tmpdir(), 'oos-gcs-'));
+  const logFile = path.join(folder, 'gcs-emulator.log');
+  const childTmp = path.join(folder, 'tmp');
+  const childOptions = {
+    projectId,
+    buckets: options.buckets ?? [],
+    requiredBearerToken: options.requiredBearerToken,
+    forbiddenBuckets: options.forbiddenBuckets ?? [],
+  };
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: folder,
+    XDG_CONFIG_HOME: path.join(folder, 'config'),
+    TMPDIR: childTmp,
+    CI: 'true',
+    NO_UPDATE_NOTIFIER: '1',
+    FIREBASE_CLI_EXPERIMENTS: '',
+  };
+  await mkdir(childTmp, { recursive: true });
+  const started = spawnLogged(nodeForChild(), [childScript(), JSON.stringify(childOptions)], {
+    logFile,
+    env,
+    cwd: folder,
+  });
+  let exited = false;
+  started.child.once('exit', () => (exited = true));
+  let output = '';
+  started.child.stdout?.on('data', (chunk: Buffer) => {
+    if (output.length < 64 * 1024) output += chunk.toString('utf8');
+  });
+  const stop = async (): Promise<void> => {
+    await stopProcess(started.pid);
+    await rm(folder, { recursive: true, force: true });
+  };
+  try {
+    const port = await waitFor(
+      'the GCS emulator to listen',
+      async () => {
+        if (exited) throw new Error(`the GCS emulator exited; see ${logFile}`);
+        const match = /\{"port":(\d+)\}/.exec(output);
+        return match === null ? undefined : Number(match[1]);
+      },
+      options.startTimeoutMs ?? 30_000,
+      50,
+    );
+    return { apiEndpoint: `http://127.0.0.1:${port}`, projectId, port, pid: started.pid, logFile, stop };
+  } catch (error) {
+    await stopProcess(started.pid);
+    throw error;
+  }
+}
