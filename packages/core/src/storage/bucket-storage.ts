@@ -1,0 +1,96 @@
+import { pipeline, Readable } from 'node:stream';
+import { ObjectNotFoundError, RangeNotSatisfiableError } from '../errors.js';
+import type { BucketClient, ObjectKey, ObjectReadStream, ObjectStorage } from './contract.js';
+import { assertValidRange, assertValidSize, exactSize } from './exact-size.js';
+import { legacyUnknownObjectName, objectName, type NamingOptions } from './naming.js';
+
+export interface BucketStorageOptions extends NamingOptions {
+  /** `EnableLegacyUnknownFiles`: also look for DicomUntilPixelData objects under their old `.unk` name. */
+  readonly enableLegacyUnknownFiles: boolean;
+}
+
+/**
+ * The storage contract over a provider's BucketClient: object names as the C++ plugins give
+ * them, the `.unk` fallback, and size checks on every body in and out.
+ */
+export class BucketStorage implements ObjectStorage {
+  readonly supportsVerifiedRangeReads = true;
+
+  constructor(
+    readonly client: BucketClient,
+    readonly options: BucketStorageOptions,
+  ) {}
+
+  /** Names to try, in order: the current one, then the legacy `.unk` one when enabled. */
+  namesOf(key: ObjectKey): string[] {
+    const names = [objectName(key, this.options)];
+    if (this.options.enableLegacyUnknownFiles) {
+      const legacy = legacyUnknownObjectName(key, this.options);
+      if (legacy !== undefined) names.push(legacy);
+    }
+    return names;
+  }
+
+  async create(key: ObjectKey, size: number, body: Readable): Promise<void> {
+    const name = objectName(key, this.options);
+    assertValidSize(size, `creating ${name}`);
+    const checked = pipeline(body, exactSize(size, `creating ${name}`, 'input'), () => {});
+    await this.client.put(name, size, checked);
+  }
+
+  /** Run `attempt` on each candidate name until one exists; a miss everywhere reports the first name. */
+  private async firstExisting<T>(key: ObjectKey, attempt: (name: string) => Promise<T>): Promise<T> {
+    const names = this.namesOf(key);
+    let firstMiss: ObjectNotFoundError | undefined;
+    for (const name of names) {
+      try {
+        return await attempt(name);
+      } catch (error) {
+        if (!(error instanceof ObjectNotFoundError)) throw error;
+        firstMiss ??= error;
+      }
+    }
+    throw firstMiss ?? new ObjectNotFoundError(names[0] ?? key.uuid, this.client.description);
+  }
+
+  read(key: ObjectKey): Promise<ObjectReadStream> {
+    return this.firstExisting(key, async (name) => {
+      const { size, body } = await this.client.get(name);
+      return { size, body: pipeline(body, exactSize(size, `reading ${name}`, 'stored'), () => {}) };
+    });
+  }
+
+  readRange(key: ObjectKey, offset: number, length: number): Promise<Readable> {
+    assertValidRange(offset, length, `reading a range of ${key.uuid}`);
+    return this.firstExisting(key, async (name) => {
+      if (length === 0) return this.emptyRange(name, offset);
+      const body = await this.client.getRange(name, offset, length);
+      return pipeline(
+        body,
+        exactSize(length, `reading range ${offset}+${length} of ${name}`, 'stored'),
+        () => {},
+      );
+    });
+  }
+
+  /** HTTP ranges cannot be empty: check the bounds with the object's size instead. */
+  private async emptyRange(name: string, offset: number): Promise<Readable> {
+    const { size, body } = await this.client.get(name);
+    body.destroy();
+    if (offset > size) {
+      throw new RangeNotSatisfiableError(
+        `range offset ${offset} length 0 is past the end of ${name} (${size} bytes)`,
+      );
+    }
+    return Readable.from([], { objectMode: false });
+  }
+
+  /** Removes every candidate name, as the C++ plugins do (deleting a missing object succeeds). */
+  async remove(key: ObjectKey): Promise<void> {
+    for (const name of this.namesOf(key)) await this.client.delete(name);
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
