@@ -1,1 +1,11 @@
-export {};
+export * from './backends/backend.js';
+export * from './backends/filesystem.js';
+export * from './harness/dicom/corpus.js';
+export * from './harness/dicom/synthetic.js';
+export * from './harness/install.js';
+export * from './harness/orthanc.js';
+export * from './harness/parallel.js';
+export * from './harness/proc.js';
+export * from './harness/repo.js';
+export * from './harness/rest.js';
+export * from './suite.js';

@@ -25,14 +25,16 @@ export function ensureOrthancInstalled(log: (line: string) => void = console.log
         stdio: 'inherit',
         env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
       });
-      if (result.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed with status ${result.status}`);
+      if (result.status !== 0)
+        throw new Error(`apt-get ${args.join(' ')} failed with status ${result.status}`);
     };
     run(['update']);
     run(['install', '-y', '--no-install-recommends', 'orthanc', 'orthanc-dev']);
   } finally {
     if (ownPolicy) rmSync(policy, { force: true });
   }
-  if (!existsSync(ORTHANC_EXECUTABLE)) throw new Error(`apt-get installed orthanc but ${ORTHANC_EXECUTABLE} is missing`);
+  if (!existsSync(ORTHANC_EXECUTABLE))
+    throw new Error(`apt-get installed orthanc but ${ORTHANC_EXECUTABLE} is missing`);
   log(`e2e: installed Debian's Orthanc at ${ORTHANC_EXECUTABLE}`);
   return ORTHANC_EXECUTABLE;
 }

@@ -112,7 +112,9 @@ export class OrthancServer {
       if (await this.client.isUp()) return;
       if (Date.now() > deadline) {
         await this.stop();
-        throw new Error(`Orthanc did not answer /system within ${timeoutMs} ms; log tail:\n${this.logTail()}`);
+        throw new Error(
+          `Orthanc did not answer /system within ${timeoutMs} ms; log tail:\n${this.logTail()}`,
+        );
       }
     }
   }

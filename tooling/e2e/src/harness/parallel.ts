@@ -21,7 +21,11 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Retry `attempt` until it resolves or `timeoutMs` passes; rethrows the last error. */
-export async function retryFor<T>(timeoutMs: number, attempt: () => Promise<T>, intervalMs = 250): Promise<T> {
+export async function retryFor<T>(
+  timeoutMs: number,
+  attempt: () => Promise<T>,
+  intervalMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

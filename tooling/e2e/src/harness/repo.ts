@@ -8,7 +8,8 @@ export function repoRoot(): string {
   for (;;) {
     if (existsSync(path.join(dir, 'pnpm-workspace.yaml'))) return dir;
     const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('could not find the repository root (pnpm-workspace.yaml) above ' + dir);
+    if (parent === dir)
+      throw new Error('could not find the repository root (pnpm-workspace.yaml) above ' + dir);
     dir = parent;
   }
 }

@@ -95,7 +95,9 @@ export class OrthancClient {
 
   /** The attachment uuid Orthanc gave the instance's DICOM file: the backend's object key. */
   async attachmentUuid(instanceId: string, attachment = 'dicom'): Promise<string> {
-    const info = await this.getJson<{ Uuid: string }>(`/instances/${instanceId}/attachments/${attachment}/info`);
+    const info = await this.getJson<{ Uuid: string }>(
+      `/instances/${instanceId}/attachments/${attachment}/info`,
+    );
     return info.Uuid;
   }
 
@@ -118,7 +120,8 @@ export class OrthancClient {
           response.on('end', () => {
             const body = Buffer.concat(chunks).toString('utf8');
             const status = response.statusCode ?? 0;
-            if (status < 200 || status >= 300) reject(new OrthancHttpError('POST', '/instances', status, body));
+            if (status < 200 || status >= 300)
+              reject(new OrthancHttpError('POST', '/instances', status, body));
             else resolve(JSON.parse(body) as UploadResult);
           });
         },

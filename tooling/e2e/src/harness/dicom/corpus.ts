@@ -103,7 +103,13 @@ export async function sharedDicomCorpus(dir = sharedDicomDir()): Promise<CorpusF
   const files: CorpusFile[] = [];
   for (const name of names) {
     const file = path.join(dir, name);
-    files.push({ file, size: statSync(file).size, sha256: await sha256File(file), label: name, synthetic: false });
+    files.push({
+      file,
+      size: statSync(file).size,
+      sha256: await sha256File(file),
+      label: name,
+      synthetic: false,
+    });
   }
   return files;
 }

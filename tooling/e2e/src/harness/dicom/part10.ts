@@ -65,7 +65,11 @@ function sortElements(elements: readonly Element[]): Element[] {
 }
 
 /** Preamble, "DICM" and the file meta information group (0002) for one instance. */
-export function filePreambleAndMeta(sopClassUid: string, sopInstanceUid: string, transferSyntax: string): Buffer {
+export function filePreambleAndMeta(
+  sopClassUid: string,
+  sopInstanceUid: string,
+  transferSyntax: string,
+): Buffer {
   const meta = Buffer.concat(
     [
       { group: 2, element: 0x0001, vr: 'OB', value: Uint8Array.from([0, 1]) },

@@ -1,0 +1,46 @@
+/** An A1 master key file the suite generated: `StorageEncryption.MasterKey = [id, path]`. */
+export interface MasterKeyFile {
+  readonly id: number;
+  readonly path: string;
+}
+
+/**
+ * One isolated place to keep objects in (a folder, a bucket, a container), with the plugin
+ * section that points Orthanc at it and raw access for the checks.
+ */
+export interface BackendStore {
+  /** Where the objects are, for messages and the demo. */
+  readonly location: string;
+  /** The plugin section's value (without NodeExecutable, which the suite adds). */
+  section(encryption: MasterKeyFile | undefined): Record<string, unknown>;
+  /** Names of every object in the store. */
+  listObjects(): Promise<string[]>;
+  /** The first `bytes` bytes of an object. */
+  readObjectHead(name: string, bytes: number): Promise<Buffer>;
+  /** Copy a raw object to a local file, streamed. */
+  downloadObject(name: string, file: string): Promise<void>;
+  /**
+   * Make the store unreachable, as a stopped server would be (may affect every store of the
+   * backend), then bring it back with the same objects.
+   */
+  interrupt(): Promise<void>;
+  resume(): Promise<void>;
+}
+
+/** Everything the end-to-end suite needs to know about one provider. */
+export interface E2EBackend {
+  /** Short name for test titles: filesystem, aws, azure, google. */
+  readonly name: string;
+  /** The plugin library Orthanc loads. */
+  readonly artifactPath: string;
+  /** The configuration section the plugin reads, e.g. AwsS3Storage. */
+  readonly sectionName: string;
+  /** The plugin's ID in Orthanc's /plugins, when known; otherwise any loaded plugin counts. */
+  readonly pluginId?: string;
+  /** Start the backend's server(s), once per suite. */
+  setUp(workDir: string): Promise<void>;
+  /** Stop them, by PID. */
+  tearDown(): Promise<void>;
+  /** A fresh, empty store. */
+  createStore(label: string): Promise<BackendStore>;
+}

@@ -1,0 +1,376 @@
+// The reusable end-to-end suite: a real Debian Orthanc with our plugin artifact against one backend.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { BackendStore, E2EBackend, MasterKeyFile } from './backends/backend.js';
+import { generateCorpus, sha256File, sharedDicomCorpus, type CorpusFile } from './harness/dicom/corpus.js';
+import { newUid, writeSyntheticInstance } from './harness/dicom/synthetic.js';
+import { OrthancServer, type OrthancConfiguration } from './harness/orthanc.js';
+import { mapConcurrent, retryFor, sleep } from './harness/parallel.js';
+import { findGatewayPids, processExists } from './harness/proc.js';
+import { coreCliPath, nodeExecutable } from './harness/repo.js';
+import { OrthancHttpError, PNG_SIGNATURE, type OrthancClient, type UploadResult } from './harness/rest.js';
+
+const execFileAsync = promisify(execFile);
+
+export interface EndToEndOptions {
+  /** Generated instances besides ../shared/dicom (default 300, from ~1 KiB to ~512 KiB). */
+  readonly generatedInstances?: number;
+  /** Pixel bytes of the one large instance (default 50 MiB). */
+  readonly largeInstanceBytes?: number;
+  /** Parallel REST clients (default 4). */
+  readonly clients?: number;
+}
+
+/** Shared state of one describeEndToEnd run. */
+interface SuiteContext {
+  workDir: string;
+  corpus: CorpusFile[];
+  key: MasterKeyFile;
+  keyText: string;
+  servers: OrthancServer[];
+}
+
+const UPLOAD_CLIENTS = 4;
+
+/** A stored instance: what was uploaded and what Orthanc answered. */
+interface Stored {
+  readonly source: CorpusFile;
+  readonly upload: UploadResult;
+}
+
+/**
+ * Register the end-to-end suite for `backend` (call at the top level of a `*.e2e.test.ts`).
+ * Needs Debian's Orthanc (installed when missing, as root) and the backend's built artifact.
+ */
+export function describeEndToEnd(name: string, backend: E2EBackend, options: EndToEndOptions = {}): void {
+  const clients = options.clients ?? UPLOAD_CLIENTS;
+  const generated = options.generatedInstances ?? 300;
+  const ctx = {} as SuiteContext;
+
+  async function startOrthanc(
+    label: string,
+    store: BackendStore | undefined,
+    extra: {
+      encryption?: MasterKeyFile;
+      configuration?: OrthancConfiguration;
+      section?: Record<string, unknown>;
+    } = {},
+  ): Promise<OrthancServer> {
+    const section = extra.section ?? store?.section(extra.encryption);
+    const server = await OrthancServer.create({
+      workDir: path.join(ctx.workDir, `orthanc-${label}`),
+      plugins: [backend.artifactPath],
+      configuration: {
+        ...(section && { [backend.sectionName]: { NodeExecutable: nodeExecutable(), ...section } }),
+        ...extra.configuration,
+      },
+    });
+    ctx.servers.push(server);
+    return server;
+  }
+
+  async function expectPluginLoaded(client: OrthancClient): Promise<void> {
+    const plugins = await client.plugins();
+    // Orthanc 1.10 runs on when a plugin path is wrong: an empty list means ours did not load.
+    expect(plugins.length).toBeGreaterThan(0);
+    if (backend.pluginId !== undefined) expect(plugins).toContain(backend.pluginId);
+  }
+
+  describe(`end to end: Orthanc + ${name}`, () => {
+    beforeAll(async () => {
+      if (!existsSync(backend.artifactPath)) {
+        throw new Error(
+          `plugin artifact ${backend.artifactPath} is missing: build its package first (pnpm build)`,
+        );
+      }
+      ctx.workDir = mkdtempSync(path.join(os.tmpdir(), `oos-e2e-${name}-`));
+      ctx.servers = [];
+      await backend.setUp(path.join(ctx.workDir, 'backend'));
+      // 2 studies x 2 series x 5 instances per patient; the large instance comes last.
+      ctx.corpus = [
+        ...(await sharedDicomCorpus()),
+        ...(await generateCorpus(path.join(ctx.workDir, 'generated'), {
+          patients: Math.ceil(generated / 20),
+          studiesPerPatient: 2,
+          seriesPerStudy: 2,
+          instancesPerSeries: 5,
+          largeInstanceBytes: options.largeInstanceBytes ?? 50 * 1024 * 1024,
+          patientPrefix: `E2E-${name}`,
+        })),
+      ];
+      ctx.keyText = randomBytes(32).toString('base64');
+      ctx.key = { id: 1, path: path.join(ctx.workDir, 'master-key-1.b64') };
+      writeFileSync(ctx.key.path, ctx.keyText + '\n', { mode: 0o600 });
+    }, 300_000);
+
+    afterAll(async () => {
+      for (const server of ctx.servers ?? []) await server.stop();
+      await backend.tearDown();
+      if (ctx.workDir !== undefined) rmSync(ctx.workDir, { recursive: true, force: true });
+    }, 120_000);
+
+    describeRoundTrip('encryption off', { encrypted: false, compressed: false });
+    describeRoundTrip('A1 encryption on', { encrypted: true, compressed: false });
+    describeRoundTrip("Orthanc's StorageCompression on", { encrypted: false, compressed: true });
+    describeFaults();
+  });
+
+  function describeRoundTrip(title: string, mode: { encrypted: boolean; compressed: boolean }): void {
+    describe(`round trip, ${title}`, () => {
+      let store: BackendStore;
+      let orthanc: OrthancServer;
+      let stored: Stored[] = [];
+
+      beforeAll(async () => {
+        store = await backend.createStore(
+          mode.encrypted ? 'encrypted' : mode.compressed ? 'compressed' : 'plain',
+        );
+        orthanc = await startOrthanc(`roundtrip-${store.location.split(path.sep).pop()}`, store, {
+          ...(mode.encrypted && { encryption: ctx.key }),
+          configuration: { StorageCompression: mode.compressed },
+        });
+        await orthanc.start();
+      }, 60_000);
+
+      afterAll(async () => {
+        await orthanc?.stop();
+      }, 60_000);
+
+      test('the plugin is loaded and every file uploads', async () => {
+        await expectPluginLoaded(orthanc.client);
+        stored = await mapConcurrent(ctx.corpus, clients, async (source) => ({
+          source,
+          upload: await orthanc.client.uploadFile(source.file),
+        }));
+        expect(stored.filter((s) => s.upload.Status !== 'Success').map((s) => s.source.label)).toEqual([]);
+        expect((await orthanc.client.statistics()).CountInstances).toBe(ctx.corpus.length);
+      }, 300_000);
+
+      test("every instance's objects are in the backend, none in Orthanc's own storage", async () => {
+        const objects = await store.listObjects();
+        const uuids = (
+          await mapConcurrent(stored, clients, (s) => attachmentUuids(orthanc.client, s.upload.ID))
+        ).flat();
+        const missing = uuids.filter((uuid) => !objects.some((name) => name.includes(uuid)));
+        expect(missing).toEqual([]);
+        expect(filesUnder(orthanc.storageDirectory)).toEqual([]);
+      }, 120_000);
+
+      if (mode.encrypted) {
+        test('every object starts with A1 and has no plaintext DICM marker', async () => {
+          const objects = await store.listObjects();
+          expect(objects.length).toBeGreaterThanOrEqual(ctx.corpus.length);
+          const bad = await mapConcurrent(objects, 8, async (name) => {
+            const head = await store.readObjectHead(name, 132);
+            const ok =
+              head.subarray(0, 2).toString('latin1') === 'A1' &&
+              head.subarray(128, 132).toString('latin1') !== 'DICM';
+            return ok ? undefined : name;
+          });
+          expect(bad.filter((name) => name !== undefined)).toEqual([]);
+          expect(orthanc.readLog()).not.toContain(ctx.keyText);
+        }, 120_000);
+
+        test('the CLI decrypts a raw object back to the original file', async () => {
+          const original = stored.find((s) => !s.source.synthetic) ?? stored[0]!;
+          const uuid = await orthanc.client.attachmentUuid(original.upload.ID);
+          const objectName = (await store.listObjects()).find((name) => name.includes(uuid));
+          expect(objectName).toBeDefined();
+          const raw = path.join(ctx.workDir, `${uuid}.raw`);
+          const plain = path.join(ctx.workDir, `${uuid}.dcm`);
+          await store.downloadObject(objectName!, raw);
+          expect(await sha256File(raw)).not.toBe(original.source.sha256);
+          await execFileAsync(nodeExecutable(), [
+            coreCliPath(),
+            'decrypt',
+            '--key',
+            `${ctx.key.id}:${ctx.key.path}`,
+            raw,
+            plain,
+          ]);
+          expect(await sha256File(plain)).toBe(original.source.sha256);
+        }, 60_000);
+      } else if (!mode.compressed) {
+        test('objects are the plain DICOM files', async () => {
+          const sample = stored.filter((s) => s.source.size < 4 * 1024 * 1024).slice(0, 25);
+          const objects = await store.listObjects();
+          for (const s of sample) {
+            const uuid = await orthanc.client.attachmentUuid(s.upload.ID);
+            const raw = path.join(ctx.workDir, `${uuid}.raw`);
+            await store.downloadObject(
+              objects.find((name) => name.includes(uuid))!,
+              raw,
+            );
+            expect(await sha256File(raw)).toBe(s.source.sha256);
+            rmSync(raw);
+          }
+        }, 60_000);
+      }
+
+      test('after a restart every file reads back byte-exact, with tags and a preview', async () => {
+        await orthanc.restart();
+        const mismatches = await mapConcurrent(stored, clients, async ({ source, upload }) => {
+          const got = await orthanc.client.instanceFileSha256(upload.ID);
+          return got.sha256 === source.sha256 && got.size === source.size
+            ? undefined
+            : `${source.label}: ${got.size} B`;
+        });
+        expect(mismatches.filter((m) => m !== undefined)).toEqual([]);
+        await mapConcurrent(stored, clients, async ({ source, upload }) => {
+          const tags = await orthanc.client.tags(upload.ID);
+          expect(tags['0008,0018']?.Value).toEqual(expect.any(String));
+          // The large one only renders slowly; its bytes were checked above.
+          if (source.size > 16 * 1024 * 1024) return;
+          const png = await orthanc.client.preview(upload.ID);
+          expect(png.subarray(0, 8)).toEqual(PNG_SIGNATURE);
+        });
+      }, 300_000);
+
+      test('deleting a patient removes its objects from the backend and only those', async () => {
+        const patient = stored.find((s) => s.source.synthetic)!.upload.ParentPatient;
+        const instances = await orthanc.client.patientInstances(patient);
+        expect(instances.length).toBeGreaterThan(1);
+        const uuids = (
+          await mapConcurrent(instances, clients, (i) => attachmentUuids(orthanc.client, i.ID))
+        ).flat();
+        const before = await store.listObjects();
+        await orthanc.client.deletePatient(patient);
+        const after = await store.listObjects();
+        expect(after.filter((name) => uuids.some((uuid) => name.includes(uuid)))).toEqual([]);
+        expect(after.length).toBe(before.length - uuids.length);
+        expect((await orthanc.client.statistics()).CountInstances).toBe(ctx.corpus.length - instances.length);
+      }, 60_000);
+    });
+  }
+
+  function describeFaults(): void {
+    describe('faults', () => {
+      test('a bad configuration value: Orthanc exits non-zero and its log names the key', async () => {
+        const store = await backend.createStore('bad-config');
+        const orthanc = await startOrthanc('bad-config', store, {
+          section: { ...store.section(undefined), StorageStructure: 'diagonal' },
+        });
+        orthanc.spawn();
+        const status = await orthanc.waitForExit(60_000);
+        expect(status.code === 0 && status.signal === null).toBe(false);
+        expect(orthanc.readLog()).toContain('StorageStructure');
+      }, 90_000);
+
+      test('section absent: Orthanc runs on its own storage and logs that the plugin is disabled', async () => {
+        const store = await backend.createStore('absent');
+        const orthanc = await startOrthanc('absent', undefined);
+        await orthanc.start();
+        try {
+          expect(orthanc.readLog()).toMatch(/disabled/i);
+          const small = ctx.corpus.find((c) => c.synthetic)!;
+          expect((await orthanc.client.uploadFile(small.file)).Status).toBe('Success');
+          expect(filesUnder(orthanc.storageDirectory).length).toBe(1);
+          expect(await store.listObjects()).toEqual([]);
+        } finally {
+          await orthanc.stop();
+        }
+      }, 90_000);
+
+      describe('with the plugin running', () => {
+        let store: BackendStore;
+        let orthanc: OrthancServer;
+        const files: string[] = [];
+
+        beforeAll(async () => {
+          store = await backend.createStore('faults');
+          orthanc = await startOrthanc('faults', store);
+          await orthanc.start();
+          const dir = path.join(ctx.workDir, 'faults');
+          mkdirSync(dir, { recursive: true });
+          for (let i = 0; i < 4; i++) {
+            const uid = newUid();
+            const written = await writeSyntheticInstance(
+              {
+                patientId: `E2E-FAULTS-${i}`,
+                patientName: 'E2E^Faults',
+                studyInstanceUid: uid + '.1',
+                seriesInstanceUid: uid + '.2',
+                sopInstanceUid: uid + '.3',
+                seriesNumber: 1,
+                instanceNumber: 1,
+                rows: 64,
+                columns: 64,
+                bitsAllocated: 16,
+                seed: 1000 + i,
+              },
+              path.join(dir, `${i}.dcm`),
+            );
+            files.push(written.file);
+          }
+          expect((await orthanc.client.uploadFile(files[0]!)).Status).toBe('Success');
+        }, 60_000);
+
+        afterAll(async () => {
+          await store?.resume();
+          await orthanc?.stop();
+        }, 60_000);
+
+        test('backend stopped: uploads fail with HTTP 500 and the instance count does not change', async () => {
+          await store.interrupt();
+          const before = (await orthanc.client.statistics()).CountInstances;
+          const failure = await orthanc.client.uploadFile(files[1]!).then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+          expect(failure).toBeInstanceOf(OrthancHttpError);
+          expect((failure as OrthancHttpError).status).toBe(500);
+          expect((await orthanc.client.statistics()).CountInstances).toBe(before);
+        }, 120_000);
+
+        test('backend back: uploads work without restarting Orthanc', async () => {
+          const pid = orthanc.pid;
+          await store.resume();
+          const result = await retryFor(30_000, () => orthanc.client.uploadFile(files[1]!));
+          expect(result.Status).toBe('Success');
+          expect(orthanc.pid).toBe(pid);
+          expect((await orthanc.client.statistics()).CountInstances).toBe(2);
+        }, 60_000);
+
+        test('gateway killed with -9: the next calls succeed after the automatic restart', async () => {
+          const gateways = findGatewayPids(orthanc.pid!);
+          expect(gateways.length).toBe(1);
+          process.kill(gateways[0]!, 'SIGKILL');
+          const result = await retryFor(30_000, () => orthanc.client.uploadFile(files[2]!), 500);
+          expect(result.Status).toBe('Success');
+          const restarted = findGatewayPids(orthanc.pid!);
+          expect(restarted.length).toBe(1);
+          expect(restarted[0]).not.toBe(gateways[0]);
+          const first = await orthanc.client.instanceFileSha256(result.ID);
+          expect(first.sha256).toBe(await sha256File(files[2]!));
+        }, 60_000);
+
+        test('Orthanc killed with -9: no gateway process is left', async () => {
+          const gateways = findGatewayPids(orthanc.pid!);
+          expect(gateways.length).toBe(1);
+          await orthanc.kill9();
+          const deadline = Date.now() + 10_000;
+          while (gateways.some(processExists) && Date.now() < deadline) await sleep(100);
+          expect(gateways.filter(processExists)).toEqual([]);
+        }, 30_000);
+      });
+    });
+  }
+}
+
+/** Uuids of every attachment of an instance (the DICOM file and any Orthanc adds). */
+async function attachmentUuids(client: OrthancClient, instanceId: string): Promise<string[]> {
+  const names = await client.getJson<string[]>(`/instances/${instanceId}/attachments`);
+  return Promise.all(names.map((attachment) => client.attachmentUuid(instanceId, attachment)));
+}
+
+/** Files under a folder (Orthanc's own StorageDirectory), recursively; none when absent. */
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.join(entry.parentPath, entry.name));
+}
