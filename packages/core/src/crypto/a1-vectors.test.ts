@@ -26,7 +26,10 @@ async function vectorKeyring(): Promise<Keyring> {
 const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** What we must say for each failure the original reported, mapped from the manifest. */
-function expectationFor(vector: VectorManifest['negative'][number]): { type: typeof Error; pattern: RegExp } {
+function expectationFor(vector: VectorManifest['negative'][number]): {
+  type: new (...args: never[]) => Error;
+  pattern: RegExp;
+} {
   const message = vector.cpp.stringApi.message;
   if (vector.size < A1_OVERHEAD) {
     return {
