@@ -31,9 +31,13 @@ export interface AzuriteOptions {
   /** Port to bind on 127.0.0.1 (default 0: the kernel picks a free one). */
   readonly port?: number;
   readonly startTimeoutMs?: number;
+  /** Serve https with this PEM certificate and key (needed for OAuth). */
+  readonly tls?: { readonly certPath: string; readonly keyPath: string };
+  /** Accept Azure AD bearer tokens (Azurite's "basic" check: lifetime, issuer, audience; no signature). */
+  readonly oauth?: boolean;
 }
 
-const LISTENING_LINE = /successfully listens on http:\/\/127\.0\.0\.1:(\d+)/;
+const LISTENING_LINE = /successfully listens on https?:\/\/127\.0\.0\.1:(\d+)/;
 
 /** A Node >= 22 to run Azurite with: this one, or the repository's Node 24 from node_modules/.bin. */
 function nodeForAzurite(): string {
@@ -55,6 +59,9 @@ function azuriteBlobMain(): string {
  * contact the internet) and the API version check off (the SDK is ahead of Azurite).
  */
 export async function startAzurite(options: AzuriteOptions = {}): Promise<StartedAzurite> {
+  if (options.oauth === true && options.tls === undefined) {
+    throw new Error('Azurite accepts OAuth only over https: give tls too');
+  }
   const ownsLocation = options.location === undefined;
   const location = options.location ?? (await mkdtemp(path.join(tmpdir(), 'oos-azurite-')));
   const logFile = path.join(location, 'azurite.log');
@@ -70,6 +77,10 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Starte
     '--location',
     location,
   ];
+  if (options.tls !== undefined) args.push('--cert', options.tls.certPath, '--key', options.tls.keyPath);
+  if (options.oauth === true) {
+    args.push('--oauth', 'basic');
+  }
   const started = spawnLogged(nodeForAzurite(), args, { logFile, cwd: location });
   let exited = false;
   started.child.once('exit', () => (exited = true));
@@ -96,11 +107,12 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Starte
     throw error;
   }
 
-  const blobEndpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT_NAME}`;
+  const protocol = options.tls === undefined ? 'http' : 'https';
+  const blobEndpoint = `${protocol}://127.0.0.1:${port}/${AZURITE_ACCOUNT_NAME}`;
   return {
     blobEndpoint,
     connectionString:
-      `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT_NAME};` +
+      `DefaultEndpointsProtocol=${protocol};AccountName=${AZURITE_ACCOUNT_NAME};` +
       `AccountKey=${AZURITE_ACCOUNT_KEY};BlobEndpoint=${blobEndpoint};`,
     accountName: AZURITE_ACCOUNT_NAME,
     accountKey: AZURITE_ACCOUNT_KEY,
