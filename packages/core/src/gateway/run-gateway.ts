@@ -1,7 +1,15 @@
-// STUB (owner: bridge helper).
+import { chmod, rmdir, unlink } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import { parseProviderSettings } from '../config/parse.js';
 import type { ProviderId, ProviderSettings } from '../config/settings.js';
+import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import type { BucketClient } from '../storage/contract.js';
+import { createObjectStorage } from '../storage/compose.js';
+import type { BucketClient, ObjectStorage } from '../storage/contract.js';
+import { readEnvelope } from './envelope.js';
+import { serveConnection } from './serve-connection.js';
+import { createStderrLogger, redirectConsole } from './stderr-logger.js';
 
 /** What each provider package gives the gateway: how to open its bucket client. */
 export interface ProviderDefinition<P extends ProviderId> {
@@ -16,7 +24,95 @@ export interface ProviderDefinition<P extends ProviderId> {
   ): Promise<BucketClient>;
 }
 
+/** Builds the storage stack of a provider from its validated settings. */
+export type StorageOpener<P extends ProviderId> = (
+  settings: Extract<ProviderSettings, { provider: P }>,
+  log: Logger,
+) => Promise<ObjectStorage>;
+
+/** Handshake line on stdout, read by the native shim. */
+export type Handshake =
+  | { status: 'ready'; rangeReads: boolean; callTimeoutSeconds: number }
+  | { status: 'error'; message: string };
+
+const STOP_GRACE_MS = 3000;
+
 /** Entry point of a gateway process started by the native shim. */
-export async function runGateway<P extends ProviderId>(_definition: ProviderDefinition<P>): Promise<void> {
-  throw new Error('not implemented');
+export async function runGateway<P extends ProviderId>(definition: ProviderDefinition<P>): Promise<void> {
+  await serveGateway(definition.provider, async (settings, log) => {
+    const client = await definition.createBucketClient(settings, { log });
+    return createObjectStorage(settings, client, log);
+  });
+}
+
+/**
+ * Reads the configuration envelope from stdin, opens the storage, serves the shim's socket
+ * and answers the handshake. Exits when stdin ends (Orthanc stopped or died).
+ */
+export async function serveGateway<P extends ProviderId>(provider: P, open: StorageOpener<P>): Promise<void> {
+  const log = createStderrLogger();
+  redirectConsole(log);
+  const handshake = (answer: Handshake) => process.stdout.write(`${JSON.stringify(answer)}\n`);
+  const state: { server?: Server; storage?: ObjectStorage; socketPath?: string } = {};
+  const sockets = new Set<Socket>();
+
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    setTimeout(() => process.exit(code), STOP_GRACE_MS).unref();
+    state.server?.close();
+    for (const socket of sockets) socket.destroy();
+    await state.storage?.close().catch(() => {});
+    if (state.socketPath !== undefined) {
+      await unlink(state.socketPath).catch(() => {});
+      await rmdir(dirname(state.socketPath)).catch(() => {}); // the shim's private dir, if empty
+    }
+    process.exit(code);
+  };
+  process.on('SIGTERM', () => void stop(0));
+
+  try {
+    const envelope = await readEnvelope(process.stdin, () => void stop(0));
+    if (envelope.provider !== provider) {
+      throw new Error(`this gateway serves provider '${provider}', the shim asked for '${envelope.provider}'`);
+    }
+    const parsed = parseProviderSettings(provider, envelope.configuration);
+    for (const warning of parsed.warnings) log.warn(warning);
+    const settings = parsed.settings;
+    if (settings === undefined) throw new ConfigurationError(`${envelope.section} section missing: plugin disabled`);
+
+    state.storage = await open(settings, log);
+    state.socketPath = envelope.socketPath;
+    await unlink(envelope.socketPath).catch(() => {}); // stale socket of a previous gateway
+    const storage = state.storage;
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      void serveConnection(socket, storage, log);
+    });
+    state.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ path: envelope.socketPath, backlog: 511 }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (error) => log.error(`gateway: socket server error: ${error.message}`));
+    await chmod(envelope.socketPath, 0o600);
+    handshake({
+      status: 'ready',
+      rangeReads: storage.supportsVerifiedRangeReads,
+      callTimeoutSeconds: settings.gatewayCallTimeoutSeconds,
+    });
+  } catch (error) {
+    // Configuration errors carry their own clear message; never print stacks (or secrets).
+    const message =
+      error instanceof ConfigurationError
+        ? error.message
+        : `gateway start-up failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
+    handshake({ status: 'error', message });
+    await stop(1);
+  }
 }

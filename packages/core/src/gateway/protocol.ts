@@ -1,0 +1,105 @@
+// Wire protocol between the native shim (native/shim.c) and the gateway, over a Unix socket.
+// Little-endian, one request at a time per connection:
+//   request  = header(32) uuid body(size bytes, create only)
+//   response = header(16) message
+//   reads    = header(16, status ok, size N) message, N bytes, trailer header(16) message
+// The trailer carries the final status: the shim hands bytes to Orthanc only when it is ok,
+// which is how an integrity failure detected at the end of a stream reaches Orthanc.
+
+export const REQUEST_MAGIC = Buffer.from('OSQ1', 'latin1');
+export const RESPONSE_MAGIC = Buffer.from('OSR1', 'latin1');
+export const REQUEST_HEADER_SIZE = 32;
+export const RESPONSE_HEADER_SIZE = 16;
+export const MAX_UUID_LENGTH = 128;
+export const MAX_MESSAGE_LENGTH = 0xffff;
+
+export enum Operation {
+  Create = 1,
+  ReadWhole = 2,
+  ReadRange = 3,
+  Remove = 4,
+}
+
+export enum Status {
+  Ok = 0,
+  NotFound = 1,
+  RangeNotSatisfiable = 2,
+  IntegrityError = 3,
+  BadRequest = 4,
+  Failed = 5,
+}
+
+export interface RequestHeader {
+  readonly operation: Operation;
+  readonly uuidLength: number;
+  readonly contentType: number;
+  readonly offset: number;
+  readonly size: number;
+}
+
+export interface ResponseHeader {
+  readonly status: Status;
+  readonly messageLength: number;
+  readonly size: number;
+}
+
+/** Thrown when the peer breaks the protocol: the connection cannot continue. */
+export class ProtocolError extends Error {}
+
+function readSafeInteger(buffer: Buffer, at: number, what: string): number {
+  const value = buffer.readBigUInt64LE(at);
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new ProtocolError(`${what} ${value} is too large`);
+  return Number(value);
+}
+
+export function encodeRequestHeader(header: RequestHeader): Buffer {
+  const buffer = Buffer.alloc(REQUEST_HEADER_SIZE);
+  REQUEST_MAGIC.copy(buffer, 0);
+  buffer.writeUInt8(header.operation, 4);
+  buffer.writeUInt16LE(header.uuidLength, 6);
+  buffer.writeUInt32LE(header.contentType, 8);
+  buffer.writeBigUInt64LE(BigInt(header.offset), 16);
+  buffer.writeBigUInt64LE(BigInt(header.size), 24);
+  return buffer;
+}
+
+export function decodeRequestHeader(buffer: Buffer): RequestHeader {
+  if (buffer.length !== REQUEST_HEADER_SIZE || !buffer.subarray(0, 4).equals(REQUEST_MAGIC)) {
+    throw new ProtocolError('bad request magic');
+  }
+  const operation = buffer.readUInt8(4);
+  if (!(operation in Operation)) throw new ProtocolError(`unknown operation ${operation}`);
+  const uuidLength = buffer.readUInt16LE(6);
+  if (uuidLength === 0 || uuidLength > MAX_UUID_LENGTH) throw new ProtocolError(`bad uuid length ${uuidLength}`);
+  return {
+    operation,
+    uuidLength,
+    contentType: buffer.readUInt32LE(8),
+    offset: readSafeInteger(buffer, 16, 'offset'),
+    size: readSafeInteger(buffer, 24, 'size'),
+  };
+}
+
+/** Response header followed by its message (UTF-8, truncated to 64 KiB). */
+export function encodeResponse(status: Status, size: number, message = ''): Buffer {
+  let text = Buffer.from(message, 'utf8');
+  if (text.length > MAX_MESSAGE_LENGTH) text = text.subarray(0, MAX_MESSAGE_LENGTH);
+  const buffer = Buffer.alloc(RESPONSE_HEADER_SIZE + text.length);
+  RESPONSE_MAGIC.copy(buffer, 0);
+  buffer.writeUInt8(status, 4);
+  buffer.writeUInt16LE(text.length, 6);
+  buffer.writeBigUInt64LE(BigInt(size), 8);
+  text.copy(buffer, RESPONSE_HEADER_SIZE);
+  return buffer;
+}
+
+export function decodeResponseHeader(buffer: Buffer): ResponseHeader {
+  if (buffer.length !== RESPONSE_HEADER_SIZE || !buffer.subarray(0, 4).equals(RESPONSE_MAGIC)) {
+    throw new ProtocolError('bad response magic');
+  }
+  return {
+    status: buffer.readUInt8(4),
+    messageLength: buffer.readUInt16LE(6),
+    size: readSafeInteger(buffer, 8, 'size'),
+  };
+}

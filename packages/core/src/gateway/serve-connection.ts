@@ -1,0 +1,166 @@
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { IntegrityError, ObjectNotFoundError, RangeNotSatisfiableError } from '../errors.js';
+import type { Logger } from '../logging.js';
+import type { ContentType, ObjectKey, ObjectStorage } from '../storage/contract.js';
+import {
+  decodeRequestHeader,
+  encodeResponse,
+  Operation,
+  ProtocolError,
+  REQUEST_HEADER_SIZE,
+  Status,
+  type RequestHeader,
+} from './protocol.js';
+import { SocketReader } from './socket-reader.js';
+import { describeTransfer } from './transfer-log.js';
+
+/** Zero padding lets a read that fails midway still end with a trailer carrying the reason. */
+const MAX_PADDING = 4 * 1024 * 1024;
+
+export function statusOf(error: unknown): Status {
+  if (error instanceof ObjectNotFoundError) return Status.NotFound;
+  if (error instanceof RangeNotSatisfiableError) return Status.RangeNotSatisfiable;
+  if (error instanceof IntegrityError) return Status.IntegrityError;
+  return Status.Failed;
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+class ConnectionClosed extends Error {}
+
+function write(socket: Socket, data: Buffer): Promise<void> {
+  if (socket.destroyed || !socket.writable) return Promise.reject(new ConnectionClosed('connection closed'));
+  if (socket.write(data)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (error?: Error) => {
+      socket.off('drain', onDrain);
+      socket.off('close', onClose);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new ConnectionClosed('connection closed'));
+    socket.on('drain', onDrain);
+    socket.on('close', onClose);
+  });
+}
+
+/** Serves requests one after another on a connection from the shim, until it closes. */
+export async function serveConnection(socket: Socket, storage: ObjectStorage, log: Logger): Promise<void> {
+  const reader = new SocketReader(socket);
+  socket.on('error', () => {}); // reported through the reader and writes
+  try {
+    for (;;) {
+      const headerBytes = await reader.readExactly(REQUEST_HEADER_SIZE);
+      if (headerBytes === null) return;
+      const header = decodeRequestHeader(headerBytes);
+      const uuidBytes = await reader.readExactly(header.uuidLength);
+      if (uuidBytes === null) return;
+      const key: ObjectKey = { uuid: uuidBytes.toString('latin1'), type: header.contentType as ContentType };
+      await serveRequest(socket, reader, storage, log, header, key);
+    }
+  } catch (error) {
+    if (error instanceof ProtocolError) {
+      log.error(`gateway: protocol error from the shim: ${error.message}; closing the connection`);
+      await write(socket, encodeResponse(Status.BadRequest, 0, `protocol error: ${error.message}`)).catch(() => {});
+    } else if (!(error instanceof ConnectionClosed)) {
+      log.warn(`gateway: connection ended: ${messageOf(error)}`);
+    }
+  } finally {
+    socket.destroy();
+  }
+}
+
+async function serveRequest(
+  socket: Socket,
+  reader: SocketReader,
+  storage: ObjectStorage,
+  log: Logger,
+  header: RequestHeader,
+  key: ObjectKey,
+): Promise<void> {
+  const started = performance.now();
+  const what = `attachment ${key.uuid} of type ${key.type}`;
+  switch (header.operation) {
+    case Operation.Create: {
+      const body = reader.body(header.size);
+      let failure: unknown;
+      try {
+        await storage.create(key, header.size, body);
+        if (body.remaining > 0) throw new Error(`storage returned before reading ${body.remaining} bytes`);
+      } catch (error) {
+        failure = error;
+      }
+      if (body.remaining > 0) await body.discardRest(); // keep the connection in step
+      if (failure !== undefined) {
+        await write(socket, encodeResponse(statusOf(failure), 0, messageOf(failure)));
+        return;
+      }
+      log.info(`created ${what}: ${describeTransfer(header.size, performance.now() - started)}`);
+      await write(socket, encodeResponse(Status.Ok, 0));
+      return;
+    }
+    case Operation.Remove: {
+      try {
+        await storage.remove(key);
+      } catch (error) {
+        await write(socket, encodeResponse(statusOf(error), 0, messageOf(error)));
+        return;
+      }
+      log.info(`removed ${what} (${(performance.now() - started).toFixed(1)} ms)`);
+      await write(socket, encodeResponse(Status.Ok, 0));
+      return;
+    }
+    case Operation.ReadWhole:
+    case Operation.ReadRange: {
+      const range = header.operation === Operation.ReadRange;
+      let size: number;
+      let body: Readable;
+      try {
+        if (range) {
+          size = header.size;
+          body = await storage.readRange(key, header.offset, header.size);
+        } else {
+          ({ size, body } = await storage.read(key));
+        }
+      } catch (error) {
+        await write(socket, encodeResponse(statusOf(error), 0, messageOf(error)));
+        return;
+      }
+      await sendBody(socket, body, size, key, log);
+      const label = range ? `read range [${header.offset}, +${size}) of` : 'read whole';
+      log.info(`${label} ${what}: ${describeTransfer(size, performance.now() - started)}`);
+      return;
+    }
+  }
+}
+
+/** Streams exactly `size` bytes, then a trailer whose status says whether they are good. */
+async function sendBody(socket: Socket, body: Readable, size: number, key: ObjectKey, log: Logger): Promise<void> {
+  await write(socket, encodeResponse(Status.Ok, size));
+  let sent = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (sent + chunk.length > size) throw new IntegrityError(`object ${key.uuid} is longer than its size ${size}`);
+      sent += chunk.length;
+      await write(socket, chunk);
+    }
+    if (sent !== size) throw new IntegrityError(`object ${key.uuid} ended after ${sent} of ${size} bytes`);
+  } catch (error) {
+    body.destroy();
+    if (error instanceof ConnectionClosed) throw error;
+    const missing = size - sent;
+    if (missing > MAX_PADDING) {
+      // Too much to pad: cut the connection, the shim reports the read as failed.
+      log.error(`error while reading object ${key.uuid}: ${messageOf(error)}`);
+      throw new ConnectionClosed('aborted');
+    }
+    if (missing > 0) await write(socket, Buffer.alloc(missing));
+    await write(socket, encodeResponse(statusOf(error) === Status.Ok ? Status.Failed : statusOf(error), 0, messageOf(error)));
+    return;
+  }
+  await write(socket, encodeResponse(Status.Ok, 0));
+}
