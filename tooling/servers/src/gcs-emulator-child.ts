@@ -45,7 +45,6 @@ async function main(): Promise<void> {
     rules: { name: 'storage.rules', content: '' },
   });
   const app = await createApp(options.projectId, emulator);
-  for (const bucket of options.buckets) emulator.adminStorageLayer.createBucket(bucket);
 
   const front = createFrontRouter(emulator, {
     requiredBearerToken: options.requiredBearerToken,
@@ -65,6 +64,7 @@ async function main(): Promise<void> {
     emulator.args.port = address.port;
     // Object metadata links are built from the registry entry: point it at this server.
     EmulatorRegistry.INSTANCES.set('storage', emulator);
+    for (const bucket of options.buckets) emulator.adminStorageLayer.createBucket(bucket);
     process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
   });
   const shutdown = (): void => {

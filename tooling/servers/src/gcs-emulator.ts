@@ -101,13 +101,14 @@ export async function startGcsEmulator(options: GcsEmulatorOptions = {}): Promis
     const port = await waitFor(
       'the GCS emulator to listen',
       async () => {
-        if (exited) throw new Error(`the GCS emulator exited; see ${logFile}`);
         const match = /\{"port":(\d+)\}/.exec(output);
-        return match === null ? undefined : Number(match[1]);
+        if (match !== null) return Number(match[1]);
+        return exited ? -1 : undefined;
       },
       options.startTimeoutMs ?? 30_000,
       50,
     );
+    if (port < 0) throw new Error(`the GCS emulator exited at startup; see ${logFile}`);
     return { apiEndpoint: `http://127.0.0.1:${port}`, projectId, port, pid: started.pid, logFile, stop };
   } catch (error) {
     await stopProcess(started.pid);

@@ -1,0 +1,282 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { PassThrough, Readable, pipeline } from 'node:stream';
+import { pipeline as pipelineAsync } from 'node:stream/promises';
+import { IdempotencyStrategy, Storage, type Bucket, type StorageOptions } from '@google-cloud/storage';
+import {
+  IntegrityError,
+  ObjectStorageError,
+  RangeNotSatisfiableError,
+  silentLogger,
+  type BucketClient,
+  type GoogleCloudSettings,
+  type Logger,
+  type ObjectReadStream,
+} from '@orthanc-object-storage/core';
+import { toStorageError } from './gcs-errors.js';
+import { ExactLengthStream, VerifyingStream, parseGoogHash } from './integrity.js';
+import { loadServiceAccountFile } from './service-account.js';
+
+const MiB = 1024 * 1024;
+/** Objects up to this size are sent in one request; larger ones use a resumable upload. */
+export const DEFAULT_SINGLE_REQUEST_MAX_BYTES = 8 * MiB;
+/** Resumable upload chunk: the most one upload buffers (GCS wants a multiple of 256 KiB). */
+export const DEFAULT_RESUMABLE_CHUNK_BYTES = 8 * MiB;
+const CONTENT_TYPE = 'application/octet-stream';
+
+export interface GcsBucketClientOptions {
+  /**
+   * Talk to this endpoint (e.g. the emulator `http://127.0.0.1:PORT`) instead of Cloud Storage.
+   * For tests. The `STORAGE_EMULATOR_HOST` environment variable does the same. The SDK then
+   * sends no credentials unless `authenticateEndpoint` is true.
+   */
+  readonly apiEndpoint?: string;
+  readonly authenticateEndpoint?: boolean;
+  readonly singleRequestMaxBytes?: number;
+  readonly resumableChunkBytes?: number;
+  readonly log?: Logger;
+}
+
+/** Where the client's credentials come from, for the startup log line (never a secret). */
+export type GcsCredentialSource = 'service-account-file' | 'application-default';
+
+/** A BucketClient for one Cloud Storage bucket. */
+export class GcsBucketClient implements BucketClient {
+  readonly description: string;
+
+  constructor(
+    readonly storage: Storage,
+    readonly bucketName: string,
+    readonly credentialSource: GcsCredentialSource,
+    private readonly singleRequestMaxBytes: number,
+    private readonly resumableChunkBytes: number,
+  ) {
+    const endpoint = storage.customEndpoint ? ` (endpoint ${storage.apiEndpoint})` : '';
+    this.description = `gs://${bucketName}${endpoint}`;
+  }
+
+  private get bucket(): Bucket {
+    return this.storage.bucket(this.bucketName);
+  }
+
+  async put(name: string, size: number, body: Readable): Promise<void> {
+    checkCount('size', size);
+    try {
+      if (size <= this.singleRequestMaxBytes) await this.putSingleRequest(name, size, body);
+      else await this.putResumable(name, size, body);
+    } catch (error) {
+      body.destroy();
+      throw toStorageError(error, this.bucketName, 'write', name);
+    }
+  }
+
+  /** Small object: buffer it (bounded by the threshold), send it with its MD5 so GCS checks it. */
+  private async putSingleRequest(name: string, size: number, body: Readable): Promise<void> {
+    const chunks: Buffer[] = [];
+    const exact = new ExactLengthStream(`write ${name}`, size);
+    await pipelineAsync(body, exact, async (source: AsyncIterable<Buffer>) => {
+      for await (const chunk of source) chunks.push(chunk);
+    });
+    const data = Buffer.concat(chunks, size);
+    const md5Hash = createHash('md5').update(data).digest('base64');
+    await this.bucket.file(name).save(data, {
+      resumable: false,
+      validation: 'md5',
+      metadata: { contentType: CONTENT_TYPE, md5Hash },
+    });
+  }
+
+  /** Large object: resumable upload in chunks, streamed; the SDK checks the MD5 GCS computed. */
+  private async putResumable(name: string, size: number, body: Readable): Promise<void> {
+    const upload = this.bucket.file(name).createWriteStream({
+      resumable: true,
+      chunkSize: this.resumableChunkBytes,
+      validation: 'md5',
+      metadata: { contentType: CONTENT_TYPE, contentLength: size },
+    });
+    await pipelineAsync(body, new ExactLengthStream(`write ${name}`, size), upload);
+  }
+
+  async get(name: string): Promise<ObjectReadStream> {
+    const source = this.bucket.file(name).createReadStream({ validation: false, decompress: false });
+    let response: IncomingMessage;
+    try {
+      response = await responseOf(source);
+    } catch (error) {
+      source.destroy();
+      throw toStorageError(error, this.bucketName, 'read', name);
+    }
+    const headers = response.headers;
+    const what = `read ${name} in gs://${this.bucketName}`;
+    const encoding = headers['content-encoding'];
+    if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
+      source.destroy();
+      throw new IntegrityError(
+        `${what}: stored with Content-Encoding ${encoding}, which this plugin never writes`,
+      );
+    }
+    const size = Number(headers['x-goog-stored-content-length'] ?? headers['content-length']);
+    if (!Number.isSafeInteger(size) || size < 0) {
+      source.destroy();
+      throw new IntegrityError(`${what}: the response has no valid length`);
+    }
+    const hashes = parseGoogHash(headers['x-goog-hash']);
+    if (hashes.md5 === undefined && hashes.crc32c === undefined) {
+      source.destroy();
+      throw new IntegrityError(
+        `${what}: the response has no checksum (x-goog-hash) to verify the bytes against`,
+      );
+    }
+    const verified = new VerifyingStream(what, size, hashes);
+    pipeline(source, verified, () => {});
+    return { size, body: verified };
+  }
+
+  async getRange(name: string, offset: number, length: number): Promise<Readable> {
+    checkCount('offset', offset);
+    checkCount('length', length);
+    if (length === 0) return this.emptyRange(name, offset);
+    const end = offset + length - 1;
+    const source = this.bucket.file(name).createReadStream({ start: offset, end, decompress: false });
+    let response: IncomingMessage;
+    try {
+      response = await responseOf(source);
+    } catch (error) {
+      source.destroy();
+      throw toStorageError(error, this.bucketName, 'read range of', name);
+    }
+    const what = `read ${name} bytes ${offset}-${end} in gs://${this.bucketName}`;
+    const contentRange = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(
+      String(response.headers['content-range'] ?? ''),
+    );
+    if (response.statusCode !== 206 || contentRange === null) {
+      source.destroy();
+      throw new IntegrityError(
+        `${what}: the server did not answer with the range (HTTP ${response.statusCode})`,
+      );
+    }
+    const [first, last, total] = [Number(contentRange[1]), Number(contentRange[2]), contentRange[3]];
+    if (first !== offset) {
+      source.destroy();
+      throw new IntegrityError(`${what}: the server sent bytes from ${first}`);
+    }
+    if (last !== end) {
+      source.destroy();
+      throw new RangeNotSatisfiableError(`${what}: the object has only ${total} bytes`);
+    }
+    const exact = new VerifyingStream(what, length, {});
+    pipeline(source, exact, () => {});
+    return exact;
+  }
+
+  private async emptyRange(name: string, offset: number): Promise<Readable> {
+    let size: number;
+    try {
+      const [metadata] = await this.bucket.file(name).getMetadata();
+      size = Number(metadata.size);
+    } catch (error) {
+      throw toStorageError(error, this.bucketName, 'read range of', name);
+    }
+    if (offset > size) {
+      throw new RangeNotSatisfiableError(
+        `read ${name} in gs://${this.bucketName}: offset ${offset} is past its ${size} bytes`,
+      );
+    }
+    return Readable.from([]);
+  }
+
+  async delete(name: string): Promise<void> {
+    try {
+      await this.bucket.file(name).delete({ ignoreNotFound: true });
+    } catch (error) {
+      throw toStorageError(error, this.bucketName, 'remove', name);
+    }
+  }
+
+  /** Startup check: the bucket exists and the credentials work. 403 (no storage.buckets.get) only warns. */
+  async checkBucket(log: Logger): Promise<void> {
+    try {
+      await this.bucket.getMetadata();
+    } catch (error) {
+      const mapped = toStorageError(error, this.bucketName, 'check');
+      const status = (error as { code?: unknown }).code;
+      if (status === 403) {
+        log.warn(
+          `${mapped.message}; cannot check the bucket at startup (fine if the role lacks storage.buckets.get)`,
+        );
+        return;
+      }
+      throw mapped;
+    }
+  }
+
+  async close(): Promise<void> {
+    // The SDK keeps no timers; its keep-alive sockets close with the process.
+  }
+}
+
+/** Resolve with the HTTP response once it is 2xx; reject with the SDK's error otherwise. */
+function responseOf(stream: PassThrough | Readable): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error): void => reject(error);
+    stream.once('error', onError);
+    stream.once('response', (response: IncomingMessage) => {
+      const status = response.statusCode ?? 0;
+      // The error listener stays: a late error must not be unhandled before the caller pipes.
+      if (status >= 200 && status < 300) resolve(response);
+      // Otherwise the SDK destroys the stream with an error carrying the response body.
+    });
+    // The SDK starts the request on the first read; the data waits in the stream's buffer.
+    stream.read(0);
+  });
+}
+
+function checkCount(what: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new ObjectStorageError(`GCS: ${what} must be a non-negative integer, got ${value}`);
+  }
+}
+
+/**
+ * Open the client for `GoogleCloudStorage` settings: the key of `ServiceAccountFile` when set
+ * (ConfigurationError naming the path if unusable), otherwise Application Default Credentials
+ * (GOOGLE_APPLICATION_CREDENTIALS, gcloud's ADC file, or the metadata server: GKE workload identity).
+ */
+export async function createGcsBucketClient(
+  settings: GoogleCloudSettings,
+  options: GcsBucketClientOptions = {},
+): Promise<GcsBucketClient> {
+  const log = options.log ?? silentLogger;
+  const storageOptions: StorageOptions = {
+    // Every write of ours is a whole object under a unique name: repeating it is harmless.
+    retryOptions: { autoRetry: true, maxRetries: 5, idempotencyStrategy: IdempotencyStrategy.RetryAlways },
+  };
+  let credentialSource: GcsCredentialSource = 'application-default';
+  let how = 'Application Default Credentials';
+  if (settings.serviceAccountFile !== undefined) {
+    const key = await loadServiceAccountFile(settings.section, settings.serviceAccountFile);
+    how = `service account ${key.client_email} (${settings.serviceAccountFile})`;
+    storageOptions.credentials = key;
+    if (key.project_id !== undefined) storageOptions.projectId = key.project_id;
+    credentialSource = 'service-account-file';
+  }
+  if (options.apiEndpoint !== undefined) {
+    storageOptions.apiEndpoint = options.apiEndpoint;
+    storageOptions.useAuthWithCustomEndpoint = options.authenticateEndpoint ?? false;
+  }
+  const chunk = options.resumableChunkBytes ?? DEFAULT_RESUMABLE_CHUNK_BYTES;
+  if (chunk % (256 * 1024) !== 0 || chunk <= 0) {
+    throw new ObjectStorageError(
+      `GCS: resumable chunk size must be a positive multiple of 256 KiB, got ${chunk}`,
+    );
+  }
+  const client = new GcsBucketClient(
+    new Storage(storageOptions),
+    settings.bucketName,
+    credentialSource,
+    options.singleRequestMaxBytes ?? DEFAULT_SINGLE_REQUEST_MAX_BYTES,
+    chunk,
+  );
+  log.info(`GoogleCloudStorage: ${client.description} with ${how}`);
+  return client;
+}
