@@ -1,1 +1,4 @@
-export {};
+export * from './pattern.js';
+export * from './master-key.js';
+export * from './suite.js';
+export * from './memory-round-trip.js';
