@@ -145,7 +145,8 @@ export class OrthancClient {
 
   /** Stream a GET answer to `sink`; throws OrthancHttpError on a non-2xx answer. */
   async download(uri: string, sink: Writable): Promise<void> {
-    const response = await fetch(this.baseUrl + uri);
+    // identity: fetch asks for gzip by default and Orthanc would compress on the fly.
+    const response = await fetch(this.baseUrl + uri, { headers: { 'Accept-Encoding': 'identity' } });
     if (!response.ok || response.body === null) {
       throw new OrthancHttpError('GET', uri, response.status, await response.text());
     }
