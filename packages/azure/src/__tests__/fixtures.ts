@@ -104,6 +104,8 @@ export interface TokenEndpoint {
   /** What to put in IDENTITY_HEADER. */
   readonly secret: string;
   readonly requests: { resource: string | null; headerMatched: boolean }[];
+  /** The token handed out; `undefined` makes the endpoint answer 400 as for an identity not assigned. */
+  token: string | undefined;
   close(): Promise<void>;
 }
 
@@ -111,16 +113,17 @@ export interface TokenEndpoint {
  * A stand-in for App Service's managed identity endpoint (IDENTITY_ENDPOINT + IDENTITY_HEADER),
  * on 127.0.0.1: answers every well-formed request with `token`.
  */
-export async function startTokenEndpoint(token: string): Promise<TokenEndpoint> {
+export async function startTokenEndpoint(initialToken: string | undefined): Promise<TokenEndpoint> {
   const secret = 'identity-header-for-tests';
   const requests: TokenEndpoint['requests'] = [];
   const server: Server = createServer((request: IncomingMessage, response) => {
     const url = new URL(request.url ?? '/', 'http://127.0.0.1');
     const headerMatched = request.headers['x-identity-header'] === secret;
     requests.push({ resource: url.searchParams.get('resource'), headerMatched });
-    if (!headerMatched) {
-      response.writeHead(401, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ error: 'invalid_request' }));
+    const token = endpoint.token;
+    if (!headerMatched || token === undefined) {
+      response.writeHead(400, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ error: 'invalid_request', error_description: 'Identity not found' }));
       return;
     }
     response.writeHead(200, { 'content-type': 'application/json' });
@@ -137,12 +140,14 @@ export async function startTokenEndpoint(token: string): Promise<TokenEndpoint> 
   await once(server, 'listening');
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('token endpoint did not bind');
-  return {
+  const endpoint: TokenEndpoint = {
     url: `http://127.0.0.1:${address.port}/msi/token`,
     secret,
     requests,
+    token: initialToken,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+  return endpoint;
 }
 
 /** Environment variables that would steer DefaultAzureCredential elsewhere than our endpoint. */
