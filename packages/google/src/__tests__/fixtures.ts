@@ -88,7 +88,7 @@ export async function startFakeMetadataServer(
       res.writeHead(200, { ...headers, 'content-type': 'text/plain' }).end('demo-orthanc');
     } else if (path === '/computeMetadata/v1/universe/universe-domain') {
       res.writeHead(200, { ...headers, 'content-type': 'text/plain' }).end('googleapis.com');
-    } else if (path === '/' || path === '/computeMetadata/v1/' || path === '/computeMetadata/v1') {
+    } else if (path === '/computeMetadata/v1/instance' || path === '/computeMetadata/v1/instance/') {
       res.writeHead(200, { ...headers, 'content-type': 'text/plain' }).end('');
     } else {
       res.writeHead(404, headers).end();
