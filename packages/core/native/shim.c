@@ -110,7 +110,7 @@ static char *g_envelope;
 static size_t g_envelope_size;
 static char *g_node_executable;
 static char g_gateway_script[PATH_MAX];
-static char g_socket_dir[PATH_MAX];
+static char g_socket_dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static char g_socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 typedef struct {
@@ -499,9 +499,25 @@ static void child_exec(int stdin_fd, int stdout_fd, int stderr_fd, int exec_erro
   _exit(127);
 }
 
+/* The socket's private directory must exist, be ours and be closed to others (mode 0700). */
+static int ensure_socket_dir(char *failure, size_t failure_size) {
+  struct stat info;
+  if (mkdir(g_socket_dir, 0700) != 0 && errno != EEXIST) {
+    snprintf(failure, failure_size, "cannot create %s: %s", g_socket_dir, strerror(errno));
+    return -1;
+  }
+  if (lstat(g_socket_dir, &info) != 0 || !S_ISDIR(info.st_mode) || info.st_uid != geteuid() ||
+      (info.st_mode & 0077) != 0) {
+    snprintf(failure, failure_size, "%s is not a private directory of this user (mode 0700)", g_socket_dir);
+    return -1;
+  }
+  return 0;
+}
+
 /* Starts a gateway and sends it the envelope. Fills `failure` on error. */
 static int spawn_gateway(gateway_child *child, char *failure, size_t failure_size) {
   int stdin_pair[2], out_pipe[2], err_pipe[2], exec_pipe[2];
+  if (ensure_socket_dir(failure, failure_size) != 0) return -1;
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, stdin_pair) != 0) goto fail_stdin;
   if (pipe2(out_pipe, O_CLOEXEC) != 0) goto fail_out;
   if (pipe2(err_pipe, O_CLOEXEC) != 0) goto fail_err;
@@ -654,6 +670,11 @@ static int reap_gateway(gateway_child *child, int close_stdin_first) {
       }
     }
   }
+  /* EOF on stdin also stops a gateway that outlived its direct child (NodeExecutable being a
+   * wrapper script); it holds the output pipes, so this must come before the join. */
+  pthread_mutex_lock(&g_lock);
+  if (child->stdin_fd >= 0) shutdown(child->stdin_fd, SHUT_RDWR);
+  pthread_mutex_unlock(&g_lock);
   if (child->has_output_thread) pthread_join(child->output_thread, NULL);
   child->has_output_thread = 0;
   pthread_mutex_lock(&g_lock);

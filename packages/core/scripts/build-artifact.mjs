@@ -3,7 +3,7 @@
 // compiled with the provider's identity) next to dist/plugin/gateway.mjs (the bundled gateway).
 // Run in the package directory: `oos-build-artifact --provider <aws|azure|google|filesystem>`.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -43,6 +43,31 @@ const PROVIDERS = {
 const ORTHANC_INCLUDE = '/usr/include/orthanc';
 const here = dirname(fileURLToPath(import.meta.url));
 const shimSource = resolve(here, '../native/shim.c');
+
+/**
+ * UMD builds whose factory require()s its own files defeat bundling (jsonc-parser's main).
+ * Serve their ESM build instead, with a default export like Node's CommonJS interop gives.
+ */
+const UMD_PACKAGES_WITH_ESM = { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' };
+const preferEsmBuilds = {
+  name: 'prefer-esm-builds',
+  setup(build) {
+    const names = Object.keys(UMD_PACKAGES_WITH_ESM).map((name) => name.replace(/[-/]/g, '\\$&'));
+    build.onResolve({ filter: new RegExp(`^(${names.join('|')})$`) }, (args) => ({
+      path: args.path,
+      namespace: 'prefer-esm',
+      pluginData: { resolveDir: args.resolveDir },
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'prefer-esm' }, (args) => {
+      const esm = JSON.stringify(UMD_PACKAGES_WITH_ESM[args.path]);
+      return {
+        contents: `import * as all from ${esm}; export * from ${esm}; export default all;`,
+        resolveDir: args.pluginData.resolveDir,
+        loader: 'js',
+      };
+    });
+  },
+};
 
 function fail(message) {
   console.error(`oos-build-artifact: ${message}`);
@@ -100,33 +125,40 @@ async function main() {
     fail(`${ORTHANC_INCLUDE}/OrthancCPlugin.h is missing: install Debian's orthanc-dev (apt-get install orthanc-dev)`);
   }
 
+  // Build aside, then rename into place: an Orthanc starting meanwhile never sees a half-built folder.
   const outDir = join(packageDir, 'dist', 'plugin');
-  rmSync(outDir, { recursive: true, force: true });
+  const stagingDir = join(packageDir, 'dist', `.plugin-staging-${process.pid}`);
+  rmSync(stagingDir, { recursive: true, force: true });
+  mkdirSync(stagingDir, { recursive: true });
   mkdirSync(outDir, { recursive: true });
 
   const { build } = await import('esbuild');
   await build({
     entryPoints: [entry],
-    outfile: join(outDir, 'gateway.mjs'),
+    outfile: join(stagingDir, 'gateway.mjs'),
     bundle: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
     legalComments: 'none',
     logLevel: 'warning',
+    plugins: [preferEsmBuilds],
     banner: {
       js: "import { createRequire as __oosCreateRequire } from 'node:module'; const require = __oosCreateRequire(import.meta.url);",
     },
   });
 
-  const library = join(outDir, identity.library);
+  const library = join(stagingDir, identity.library);
   try {
     execFileSync(process.env.CC || 'cc', compilerArguments({ ...identity, provider }, packageJson.version, library), {
       stdio: 'inherit',
     });
   } catch (error) {
+    rmSync(stagingDir, { recursive: true, force: true });
     fail(`compiling ${shimSource} failed (${error.code === 'ENOENT' ? 'no C compiler: install gcc' : error.message})`);
   }
+  for (const file of ['gateway.mjs', identity.library]) renameSync(join(stagingDir, file), join(outDir, file));
+  rmSync(stagingDir, { recursive: true, force: true });
   console.log(`oos-build-artifact: ${provider} plugin ${packageJson.version} -> ${outDir}/{${identity.library},gateway.mjs}`);
 }
 

@@ -1,6 +1,5 @@
-import { chmod, rmdir, unlink } from 'node:fs/promises';
+import { chmod, stat, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { dirname } from 'node:path';
 import { parseProviderSettings } from '../config/parse.js';
 import type { ProviderId, ProviderSettings } from '../config/settings.js';
 import { ConfigurationError } from '../errors.js';
@@ -53,7 +52,7 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
   const log = createStderrLogger();
   redirectConsole(log);
   const handshake = (answer: Handshake) => process.stdout.write(`${JSON.stringify(answer)}\n`);
-  const state: { server?: Server; storage?: ObjectStorage; socketPath?: string } = {};
+  const state: { server?: Server; storage?: ObjectStorage; socketPath?: string; socketInode?: number } = {};
   const sockets = new Set<Socket>();
 
   let stopping = false;
@@ -64,13 +63,21 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
     state.server?.close();
     for (const socket of sockets) socket.destroy();
     await state.storage?.close().catch(() => {});
-    if (state.socketPath !== undefined) {
-      await unlink(state.socketPath).catch(() => {});
-      await rmdir(dirname(state.socketPath)).catch(() => {}); // the shim's private dir, if empty
+    // Unlink our socket only: a restarted gateway may already listen on the same path.
+    // The private directory belongs to the shim, which removes it when Orthanc stops.
+    if (state.socketPath !== undefined && state.socketInode !== undefined) {
+      const current = await stat(state.socketPath).catch(() => undefined);
+      if (current?.ino === state.socketInode) await unlink(state.socketPath).catch(() => {});
     }
     process.exit(code);
   };
   process.on('SIGTERM', () => void stop(0));
+  // When NodeExecutable is a wrapper script, the shim's SIGKILL and PR_SET_PDEATHSIG reach the
+  // wrapper, not us: leave when we are orphaned too.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) void stop(0);
+  }, 500);
 
   try {
     const envelope = await readEnvelope(process.stdin, () => void stop(0));
@@ -83,7 +90,6 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
     if (settings === undefined) throw new ConfigurationError(`${envelope.section} section missing: plugin disabled`);
 
     state.storage = await open(settings, log);
-    state.socketPath = envelope.socketPath;
     await unlink(envelope.socketPath).catch(() => {}); // stale socket of a previous gateway
     const storage = state.storage;
     const server = createServer((socket) => {
@@ -101,6 +107,8 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
     });
     server.on('error', (error) => log.error(`gateway: socket server error: ${error.message}`));
     await chmod(envelope.socketPath, 0o600);
+    state.socketPath = envelope.socketPath;
+    state.socketInode = (await stat(envelope.socketPath)).ino;
     handshake({
       status: 'ready',
       rangeReads: storage.supportsVerifiedRangeReads,
