@@ -1,0 +1,59 @@
+// The shared storage conformance suite, and the bounded-memory round trip, against Azurite through
+// core's storage stack (naming, A1 encryption off and on) over the azure BucketClient.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import {
+  describeStorageConformance,
+  expectBoundedMemoryRoundTrip,
+} from '@orthanc-object-storage/conformance';
+import { createObjectStorage, parseProviderSettings, silentLogger } from '@orthanc-object-storage/core';
+import { startAzurite, type StartedAzurite } from '@orthanc-object-storage/servers';
+import { openAzureBucketClient } from './azure-bucket-client.js';
+
+const MiB = 1024 * 1024;
+let azurite: StartedAzurite;
+
+beforeAll(async () => {
+  azurite = await startAzurite();
+});
+
+afterAll(async () => {
+  await azurite?.stop();
+});
+
+describeStorageConformance('Azure Blob Storage (Azurite)', async ({ encryption }) => {
+  const { settings } = parseProviderSettings('azure', {
+    AzureBlobStorage: {
+      ConnectionString: azurite.connectionString,
+      ContainerName: encryption === undefined ? 'conformance-plain' : 'conformance-encrypted',
+      RootPath: 'orthanc/files',
+    },
+  });
+  const azure = { ...settings!, encryption };
+  return createObjectStorage(azure, await openAzureBucketClient(azure, { log: silentLogger }), silentLogger);
+});
+
+describe('Azure Blob Storage (Azurite): memory', () => {
+  const factoryModule = fileURLToPath(new URL('./__tests__/memory-storage-factory.mjs', import.meta.url));
+  const built = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+
+  it('round-trips a 128 MiB object with bounded memory (peak RSS of the process)', async () => {
+    if (!existsSync(built)) throw new Error(`${built} is missing: run "pnpm build" in packages/azure first`);
+    const result = await expectBoundedMemoryRoundTrip({
+      factoryModule,
+      factoryOptions: { connectionString: azurite.connectionString, containerName: 'memory' },
+      sizeBytes: 128 * MiB,
+      maxRssBytes: 256 * MiB,
+    });
+    console.log(
+      JSON.stringify({
+        azureBoundedMemoryRoundTrip: {
+          sizeBytes: 128 * MiB,
+          peakRssMiB: Math.round(result.peakRssBytes / MiB),
+          createSeconds: result.createSeconds,
+          readSeconds: result.readSeconds,
+        },
+      }),
+    );
+  });
+});
