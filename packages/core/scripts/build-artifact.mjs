@@ -110,19 +110,24 @@ async function main() {
     options: { provider: { type: 'string' }, help: { type: 'boolean' } },
   });
   if (values.help) {
-    console.log('usage: oos-build-artifact --provider <aws|azure|google|filesystem>  (run in the package directory)');
+    console.log(
+      'usage: oos-build-artifact --provider <aws|azure|google|filesystem>  (run in the package directory)',
+    );
     return;
   }
   const provider = values.provider;
   const identity = PROVIDERS[provider];
-  if (!identity) fail(`--provider must be one of ${Object.keys(PROVIDERS).join(', ')} (got ${provider ?? 'nothing'})`);
+  if (!identity)
+    fail(`--provider must be one of ${Object.keys(PROVIDERS).join(', ')} (got ${provider ?? 'nothing'})`);
 
   const packageDir = process.cwd();
   const packageJson = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
   const entry = join(packageDir, identity.entry);
   if (!existsSync(entry)) fail(`${entry} is missing: run tsc first`);
   if (!existsSync(join(ORTHANC_INCLUDE, 'OrthancCPlugin.h'))) {
-    fail(`${ORTHANC_INCLUDE}/OrthancCPlugin.h is missing: install Debian's orthanc-dev (apt-get install orthanc-dev)`);
+    fail(
+      `${ORTHANC_INCLUDE}/OrthancCPlugin.h is missing: install Debian's orthanc-dev (apt-get install orthanc-dev)`,
+    );
   }
 
   // Build aside, then rename into place: an Orthanc starting meanwhile never sees a half-built folder.
@@ -150,16 +155,25 @@ async function main() {
 
   const library = join(stagingDir, identity.library);
   try {
-    execFileSync(process.env.CC || 'cc', compilerArguments({ ...identity, provider }, packageJson.version, library), {
-      stdio: 'inherit',
-    });
+    execFileSync(
+      process.env.CC || 'cc',
+      compilerArguments({ ...identity, provider }, packageJson.version, library),
+      {
+        stdio: 'inherit',
+      },
+    );
   } catch (error) {
     rmSync(stagingDir, { recursive: true, force: true });
-    fail(`compiling ${shimSource} failed (${error.code === 'ENOENT' ? 'no C compiler: install gcc' : error.message})`);
+    fail(
+      `compiling ${shimSource} failed (${error.code === 'ENOENT' ? 'no C compiler: install gcc' : error.message})`,
+    );
   }
-  for (const file of ['gateway.mjs', identity.library]) renameSync(join(stagingDir, file), join(outDir, file));
+  for (const file of ['gateway.mjs', identity.library])
+    renameSync(join(stagingDir, file), join(outDir, file));
   rmSync(stagingDir, { recursive: true, force: true });
-  console.log(`oos-build-artifact: ${provider} plugin ${packageJson.version} -> ${outDir}/{${identity.library},gateway.mjs}`);
+  console.log(
+    `oos-build-artifact: ${provider} plugin ${packageJson.version} -> ${outDir}/{${identity.library},gateway.mjs}`,
+  );
 }
 
 await main();

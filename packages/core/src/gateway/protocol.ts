@@ -70,7 +70,8 @@ export function decodeRequestHeader(buffer: Buffer): RequestHeader {
   const operation = buffer.readUInt8(4);
   if (!(operation in Operation)) throw new ProtocolError(`unknown operation ${operation}`);
   const uuidLength = buffer.readUInt16LE(6);
-  if (uuidLength === 0 || uuidLength > MAX_UUID_LENGTH) throw new ProtocolError(`bad uuid length ${uuidLength}`);
+  if (uuidLength === 0 || uuidLength > MAX_UUID_LENGTH)
+    throw new ProtocolError(`bad uuid length ${uuidLength}`);
   return {
     operation,
     uuidLength,

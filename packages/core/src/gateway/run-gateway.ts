@@ -31,8 +31,7 @@ export type StorageOpener<P extends ProviderId> = (
 
 /** Handshake line on stdout, read by the native shim. */
 export type Handshake =
-  | { status: 'ready'; rangeReads: boolean; callTimeoutSeconds: number }
-  | { status: 'error'; message: string };
+  { status: 'ready'; rangeReads: boolean; callTimeoutSeconds: number } | { status: 'error'; message: string };
 
 const STOP_GRACE_MS = 3000;
 
@@ -82,12 +81,15 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
   try {
     const envelope = await readEnvelope(process.stdin, () => void stop(0));
     if (envelope.provider !== provider) {
-      throw new Error(`this gateway serves provider '${provider}', the shim asked for '${envelope.provider}'`);
+      throw new Error(
+        `this gateway serves provider '${provider}', the shim asked for '${envelope.provider}'`,
+      );
     }
     const parsed = parseProviderSettings(provider, envelope.configuration);
     for (const warning of parsed.warnings) log.warn(warning);
     const settings = parsed.settings;
-    if (settings === undefined) throw new ConfigurationError(`${envelope.section} section missing: plugin disabled`);
+    if (settings === undefined)
+      throw new ConfigurationError(`${envelope.section} section missing: plugin disabled`);
 
     state.storage = await open(settings, log);
     await unlink(envelope.socketPath).catch(() => {}); // stale socket of a previous gateway

@@ -65,7 +65,9 @@ export async function serveConnection(socket: Socket, storage: ObjectStorage, lo
   } catch (error) {
     if (error instanceof ProtocolError) {
       log.error(`gateway: protocol error from the shim: ${error.message}; closing the connection`);
-      await write(socket, encodeResponse(Status.BadRequest, 0, `protocol error: ${error.message}`)).catch(() => {});
+      await write(socket, encodeResponse(Status.BadRequest, 0, `protocol error: ${error.message}`)).catch(
+        () => {},
+      );
     } else if (!(error instanceof ConnectionClosed)) {
       log.warn(`gateway: connection ended: ${messageOf(error)}`);
     }
@@ -139,12 +141,19 @@ async function serveRequest(
 }
 
 /** Streams exactly `size` bytes, then a trailer whose status says whether they are good. */
-async function sendBody(socket: Socket, body: Readable, size: number, key: ObjectKey, log: Logger): Promise<void> {
+async function sendBody(
+  socket: Socket,
+  body: Readable,
+  size: number,
+  key: ObjectKey,
+  log: Logger,
+): Promise<void> {
   await write(socket, encodeResponse(Status.Ok, size));
   let sent = 0;
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
-      if (sent + chunk.length > size) throw new IntegrityError(`object ${key.uuid} is longer than its size ${size}`);
+      if (sent + chunk.length > size)
+        throw new IntegrityError(`object ${key.uuid} is longer than its size ${size}`);
       sent += chunk.length;
       await write(socket, chunk);
     }
@@ -159,7 +168,10 @@ async function sendBody(socket: Socket, body: Readable, size: number, key: Objec
       throw new ConnectionClosed('aborted');
     }
     if (missing > 0) await write(socket, Buffer.alloc(missing));
-    await write(socket, encodeResponse(statusOf(error) === Status.Ok ? Status.Failed : statusOf(error), 0, messageOf(error)));
+    await write(
+      socket,
+      encodeResponse(statusOf(error) === Status.Ok ? Status.Failed : statusOf(error), 0, messageOf(error)),
+    );
     return;
   }
   await write(socket, encodeResponse(Status.Ok, 0));

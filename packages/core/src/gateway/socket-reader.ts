@@ -107,7 +107,9 @@ export class RequestBody extends Readable {
       (chunk) => {
         this.pending = undefined;
         if (chunk === null) {
-          this.destroy(new Error(`connection closed after ${this.size - this.remainingBytes} of ${this.size} bytes`));
+          this.destroy(
+            new Error(`connection closed after ${this.size - this.remainingBytes} of ${this.size} bytes`),
+          );
           return;
         }
         this.remainingBytes -= chunk.length;

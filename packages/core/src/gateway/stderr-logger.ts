@@ -4,7 +4,9 @@ import type { Logger } from '../logging.js';
  * The gateway's logger: one `I|W|E<TAB>message` line per message on stderr, which the native
  * shim forwards to Orthanc's log at that level. Stderr is a pipe, written synchronously on Linux.
  */
-export function createStderrLogger(write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
+export function createStderrLogger(
+  write: (line: string) => void = (line) => process.stderr.write(line),
+): Logger {
   const emit = (level: 'I' | 'W' | 'E', message: string) =>
     write(`${level}\t${message.replace(/[\r\n]+/g, ' | ')}\n`);
   return {

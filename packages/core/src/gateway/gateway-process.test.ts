@@ -1,0 +1,92 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ShimClient } from './shim-client.js';
+
+// The bundled gateway, as the artifact ships it (built by `pnpm build`).
+const GATEWAY = resolve(import.meta.dirname, '../../dist/plugin/gateway.mjs');
+
+interface Started {
+  child: ChildProcess;
+  handshake: Record<string, unknown>;
+  stderr: string[];
+  exited: Promise<number | null>;
+}
+
+function startGateway(socketPath: string, configuration: unknown): Promise<Started> {
+  if (!existsSync(GATEWAY)) throw new Error(`${GATEWAY} is missing: run pnpm build in packages/core first`);
+  const child = spawn(process.execPath, [GATEWAY], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const stderr: string[] = [];
+  child
+    .stderr!.setEncoding('utf8')
+    .on('data', (text: string) => stderr.push(...text.split('\n').filter(Boolean)));
+  const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+  const envelope = Buffer.from(
+    JSON.stringify({ socketPath, section: 'FileSystemObjectStorage', provider: 'filesystem', configuration }),
+  );
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(envelope.length);
+  child.stdin!.write(Buffer.concat([length, envelope])); // stdin stays open: closing it stops the gateway
+  return new Promise((resolveStart, reject) => {
+    let buffered = '';
+    child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+      buffered += text;
+      const newline = buffered.indexOf('\n');
+      if (newline >= 0)
+        resolveStart({ child, handshake: JSON.parse(buffered.slice(0, newline)), stderr, exited });
+    });
+    child.on('error', reject);
+    void exited.then((code) =>
+      reject(new Error(`gateway exited (${code}) before its handshake: ${stderr.join(' / ')}`)),
+    );
+  });
+}
+
+describe('gateway process (bundled dist/plugin/gateway.mjs, provider filesystem)', () => {
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'oos-gateway-process-'));
+  });
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('answers ready, serves the socket, logs I/W/E lines and exits when stdin closes', async () => {
+    const socketPath = join(dir, 'gateway.sock');
+    const started = await startGateway(socketPath, {
+      StorageDirectory: join(dir, 'orthanc'),
+      FileSystemObjectStorage: { Directory: join(dir, 'objects'), GatewayCallTimeout: 42, Typo: 1 },
+    });
+    expect(started.handshake).toEqual({ status: 'ready', rangeReads: true, callTimeoutSeconds: 42 });
+    expect(((await stat(socketPath)).mode & 0o777).toString(8)).toBe('600');
+    expect(started.stderr.some((line) => /^W\t.*Typo/.test(line))).toBe(true);
+
+    const client = await ShimClient.connect(socketPath);
+    const uuid = randomUUID();
+    const data = randomBytes(70_000);
+    await client.create(uuid, 1, data);
+    expect((await client.readWhole(uuid, 1)).equals(data)).toBe(true);
+    client.close();
+    expect(
+      started.stderr.some((line) => line.startsWith(`I\tcreated attachment ${uuid} of type 1: 70.00 KB in`)),
+    ).toBe(true);
+
+    started.child.stdin!.end();
+    expect(await started.exited).toBe(0);
+    expect(existsSync(socketPath)).toBe(false);
+  });
+
+  it('answers a configuration error naming the key, and exits', async () => {
+    const started = await startGateway(join(dir, 'gateway.sock'), {
+      FileSystemObjectStorage: { Directory: join(dir, 'objects'), GatewayCallTimeout: 'soon' },
+    });
+    expect(started.handshake.status).toBe('error');
+    expect(String(started.handshake.message)).toMatch(/FileSystemObjectStorage.*GatewayCallTimeout/);
+    expect(await started.exited).toBe(1);
+  });
+});
