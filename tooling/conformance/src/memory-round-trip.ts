@@ -1,4 +1,5 @@
 import { fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { MemoryChildReport, MemoryChildRequest } from './memory-child.js';
 
@@ -21,6 +22,12 @@ export interface BoundedMemoryRoundTripResult {
   readonly readSeconds: number;
 }
 
+/** The compiled child script; from sources (ts-jest), the package's dist. */
+function childScriptPath(): string {
+  const beside = fileURLToPath(new URL('./memory-child.js', import.meta.url));
+  return existsSync(beside) ? beside : fileURLToPath(new URL('../dist/memory-child.js', import.meta.url));
+}
+
 /**
  * Run one create + read round trip of `sizeBytes` streamed bytes in a child Node process
  * (process.execPath), verify it by sha256, and return the child's peak RSS (VmHWM).
@@ -28,7 +35,7 @@ export interface BoundedMemoryRoundTripResult {
 export async function expectBoundedMemoryRoundTrip(
   options: BoundedMemoryRoundTripOptions,
 ): Promise<BoundedMemoryRoundTripResult> {
-  const childScript = fileURLToPath(new URL('./memory-child.js', import.meta.url));
+  const childScript = childScriptPath();
   const child = fork(childScript, [], {
     execPath: process.execPath,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
