@@ -5,12 +5,25 @@ import {
   RangeNotSatisfiableError,
 } from '@orthanc-object-storage/core';
 import { startGcsEmulator, type StartedGcsEmulator } from '@orthanc-object-storage/servers';
-import { jest } from '@jest/globals';
 import { Readable } from 'node:stream';
 import { createGcsBucketClient, type GcsBucketClient } from './gcs-bucket-client.js';
 import { bodyOf, googleSettings, patterned, readAll } from './__tests__/fixtures.js';
 
 const BUCKET = 'orthanc-test';
+
+/** Record the arguments of a prototype method's calls (still calling it) until `restore()`. */
+function recordCalls<T extends object>(
+  target: T,
+  method: keyof T & string,
+): { args: unknown[][]; restore(): void } {
+  const original = target[method] as (...args: unknown[]) => unknown;
+  const args: unknown[][] = [];
+  (target as Record<string, unknown>)[method] = function (this: unknown, ...callArgs: unknown[]) {
+    args.push(callArgs);
+    return original.apply(this, callArgs);
+  };
+  return { args, restore: () => void ((target as Record<string, unknown>)[method] = original) };
+}
 let emulator: StartedGcsEmulator;
 let client: GcsBucketClient;
 
@@ -45,26 +58,28 @@ describe('GcsBucketClient against the firebase-tools storage emulator', () => {
   );
 
   it('uses a resumable upload in several chunks above the threshold', async () => {
-    const spy = jest.spyOn(File.prototype, 'createWriteStream');
+    const calls = recordCalls(File.prototype, 'createWriteStream');
     try {
       const data = patterned(3 * 1024 * 1024 + 12345, 3);
       await client.put('large/object.dcm', data.length, bodyOf(data));
-      expect(spy).toHaveBeenCalledWith(expect.objectContaining({ resumable: true, chunkSize: 512 * 1024 }));
+      expect(calls.args).toContainEqual([
+        expect.objectContaining({ resumable: true, chunkSize: 512 * 1024 }),
+      ]);
       const read = await client.get('large/object.dcm');
       expect(read.size).toBe(data.length);
       expect((await readAll(read.body)).equals(data)).toBe(true);
     } finally {
-      spy.mockRestore();
+      calls.restore();
     }
   });
 
   it('sends small objects in one non-resumable request', async () => {
-    const spy = jest.spyOn(File.prototype, 'save');
+    const calls = recordCalls(File.prototype, 'save');
     try {
       await client.put('small/once.dcm', 10, bodyOf(patterned(10)));
-      expect(spy).toHaveBeenCalledWith(expect.any(Buffer), expect.objectContaining({ resumable: false }));
+      expect(calls.args).toContainEqual([expect.any(Buffer), expect.objectContaining({ resumable: false })]);
     } finally {
-      spy.mockRestore();
+      calls.restore();
     }
   });
 
@@ -184,6 +199,19 @@ describe('GcsBucketClient against the firebase-tools storage emulator', () => {
     await locked.checkBucket({ info() {}, warn: (m) => warnings.push(m), error() {} });
     expect(warnings.join()).toMatch(/orthanc-locked/);
   });
+
+  it('fails during an outage (503 after retries) and works again after it', async () => {
+    await client.put('outage.dcm', 2, bodyOf(Buffer.from('ok')));
+    await emulator.setBucketAvailable(BUCKET, false);
+    try {
+      await expect(client.get('outage.dcm')).rejects.toThrow(
+        /read outage\.dcm in bucket orthanc-test failed \(HTTP 503\)/,
+      );
+    } finally {
+      await emulator.setBucketAvailable(BUCKET, true);
+    }
+    expect((await readAll((await client.get('outage.dcm')).body)).toString()).toBe('ok');
+  }, 60_000);
 
   it('describes itself without secrets', () => {
     expect(client.description).toBe(`gs://${BUCKET} (endpoint ${emulator.apiEndpoint})`);

@@ -46,6 +46,8 @@ export class GcsBucketClient implements BucketClient {
 
   constructor(
     readonly storage: Storage,
+    /** Same settings without the SDK's retries: its read-stream retry pipes into destroyed streams. */
+    private readonly readStorage: Storage,
     readonly bucketName: string,
     readonly credentialSource: GcsCredentialSource,
     private readonly singleRequestMaxBytes: number,
@@ -57,6 +59,30 @@ export class GcsBucketClient implements BucketClient {
 
   private get bucket(): Bucket {
     return this.storage.bucket(this.bucketName);
+  }
+
+  /** Open a read stream and wait for its 2xx response, retrying transient failures before any byte. */
+  private async openRead(
+    name: string,
+    options: { start?: number; end?: number },
+  ): Promise<{ source: Readable; response: IncomingMessage }> {
+    for (let attempt = 0; ; attempt++) {
+      const source = this.readStorage
+        .bucket(this.bucketName)
+        .file(name)
+        .createReadStream({
+          ...options,
+          decompress: false,
+          ...(options.start === undefined && { validation: false }),
+        });
+      try {
+        return { source, response: await responseOf(source) };
+      } catch (error) {
+        source.destroy();
+        if (attempt >= READ_RETRIES || !isTransient(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt * (1 + Math.random())));
+      }
+    }
   }
 
   async put(name: string, size: number, body: Readable): Promise<void> {
@@ -98,12 +124,11 @@ export class GcsBucketClient implements BucketClient {
   }
 
   async get(name: string): Promise<ObjectReadStream> {
-    const source = this.bucket.file(name).createReadStream({ validation: false, decompress: false });
+    let source: Readable;
     let response: IncomingMessage;
     try {
-      response = await responseOf(source);
+      ({ source, response } = await this.openRead(name, {}));
     } catch (error) {
-      source.destroy();
       throw toStorageError(error, this.bucketName, 'read', name);
     }
     const headers = response.headers;
@@ -137,12 +162,11 @@ export class GcsBucketClient implements BucketClient {
     checkCount('length', length);
     if (length === 0) return this.emptyRange(name, offset);
     const end = offset + length - 1;
-    const source = this.bucket.file(name).createReadStream({ start: offset, end, decompress: false });
+    let source: Readable;
     let response: IncomingMessage;
     try {
-      response = await responseOf(source);
+      ({ source, response } = await this.openRead(name, { start: offset, end }));
     } catch (error) {
-      source.destroy();
       throw toStorageError(error, this.bucketName, 'read range of', name);
     }
     const what = `read ${name} bytes ${offset}-${end} in gs://${this.bucketName}`;
@@ -231,6 +255,24 @@ function responseOf(stream: PassThrough | Readable): Promise<IncomingMessage> {
   });
 }
 
+const READ_RETRIES = 3;
+const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+]);
+
+function isTransient(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'number'
+    ? TRANSIENT_STATUS.has(code)
+    : typeof code === 'string' && TRANSIENT_CODES.has(code);
+}
+
 function checkCount(what: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new ObjectStorageError(`GCS: ${what} must be a non-negative integer, got ${value}`);
@@ -249,7 +291,7 @@ export async function createGcsBucketClient(
   const log = options.log ?? silentLogger;
   const storageOptions: StorageOptions = {
     // Every write of ours is a whole object under a unique name: repeating it is harmless.
-    retryOptions: { autoRetry: true, maxRetries: 5, idempotencyStrategy: IdempotencyStrategy.RetryAlways },
+    retryOptions: { autoRetry: true, maxRetries: 3, idempotencyStrategy: IdempotencyStrategy.RetryAlways },
   };
   let credentialSource: GcsCredentialSource = 'application-default';
   let how = 'Application Default Credentials';
@@ -272,6 +314,7 @@ export async function createGcsBucketClient(
   }
   const client = new GcsBucketClient(
     new Storage(storageOptions),
+    new Storage({ ...storageOptions, retryOptions: { autoRetry: false } }),
     settings.bucketName,
     credentialSource,
     options.singleRequestMaxBytes ?? DEFAULT_SINGLE_REQUEST_MAX_BYTES,

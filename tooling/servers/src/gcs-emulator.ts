@@ -13,6 +13,8 @@ export interface StartedGcsEmulator {
   readonly port: number;
   readonly pid: number;
   readonly logFile: string;
+  /** Make `bucket` answer 503 to everything (an outage), or end that. */
+  setBucketAvailable(bucket: string, available: boolean): Promise<void>;
   /** Stop the child by PID and remove its temporary folder (objects included). */
   stop(): Promise<void>;
 }
@@ -109,7 +111,13 @@ export async function startGcsEmulator(options: GcsEmulatorOptions = {}): Promis
       50,
     );
     if (port < 0) throw new Error(`the GCS emulator exited at startup; see ${logFile}`);
-    return { apiEndpoint: `http://127.0.0.1:${port}`, projectId, port, pid: started.pid, logFile, stop };
+    const apiEndpoint = `http://127.0.0.1:${port}`;
+    const setBucketAvailable = async (bucket: string, available: boolean): Promise<void> => {
+      const query = new URLSearchParams({ bucket, on: available ? '0' : '1' });
+      const response = await fetch(`${apiEndpoint}/_oos/unavailable?${query}`, { method: 'POST' });
+      if (response.status !== 204) throw new Error(`GCS emulator outage switch answered ${response.status}`);
+    };
+    return { apiEndpoint, projectId, port, pid: started.pid, logFile, setBucketAvailable, stop };
   } catch (error) {
     await stopProcess(started.pid);
     throw error;

@@ -78,10 +78,20 @@ export function createFrontRouter(
   const layer = emulator.adminStorageLayer;
   const uploads = emulator.uploadService;
   const sessions = new Map<string, Session>();
+  const unavailable = new Set<string>();
 
   return async (req, res, next) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const method = req.method ?? 'GET';
+
+    // Test control (loopback only): make one bucket answer 503, as during an outage, or bring it back.
+    if (url.pathname === '/_oos/unavailable' && method === 'POST') {
+      const bucket = url.searchParams.get('bucket') ?? '';
+      if (url.searchParams.get('on') === '1') unavailable.add(bucket);
+      else unavailable.delete(bucket);
+      res.writeHead(204).end();
+      return;
+    }
 
     if (options.requiredBearerToken !== undefined) {
       if (req.headers.authorization !== `Bearer ${options.requiredBearerToken}`) {
@@ -127,6 +137,10 @@ export function createFrontRouter(
         `caller does not have storage.objects access to the Google Cloud Storage bucket ${bucket}. Permission denied on resource (or it may not exist).`,
         'forbidden',
       );
+    }
+    if (unavailable.has(bucket)) {
+      await drain(req);
+      return sendError(res, 503, 'Service unavailable (outage simulated by the test)', 'backendError');
     }
     if (!layer._buckets.has(bucket)) {
       return sendError(res, 404, 'The specified bucket does not exist.', 'notFound');
