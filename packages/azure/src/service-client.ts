@@ -24,8 +24,9 @@ export interface OpenedServiceClient {
   readonly auth: AzureAuthKind;
 }
 
+// Retries: 4 tries, 1 s then 2 s then 4 s apart, so an unreachable account fails a call in seconds.
 const PIPELINE_OPTIONS: StoragePipelineOptions = {
-  retryOptions: { maxTries: 4 },
+  retryOptions: { maxTries: 4, retryDelayInMs: 1000, maxRetryDelayInMs: 8000 },
 };
 
 /** Drop the query string (SAS) and any user info from a URL before it appears in a message. */
