@@ -25,7 +25,7 @@ function hookSignals(): void {
           // already gone
         }
       }
-      process.stderr.write(`interrupted by ${signal}; no output written\n`);
+      process.stderr.write(`orthanc-object-storage: interrupted by ${signal}; no output written\n`);
       process.exit(code);
     });
   }

@@ -1,6 +1,18 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  writeSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -167,6 +179,37 @@ describe('orthanc-object-storage CLI', () => {
       expect(readFileSync(out, 'utf8')).toBe('keep me');
       expect(cli('decrypt', ...keySetArgs(), '--force', vector, out).status).toBe(0);
       expect(readFileSync(out).length).toBe(manifest.vectors[0]!.plaintextSize);
+    });
+  });
+
+  describe('interrupted', () => {
+    it('removes its temp file on SIGTERM and leaves no OUT', async () => {
+      const keyPath = join(dir, 'k.b64');
+      cli('keygen', keyPath);
+      const fifo = join(dir, 'input.fifo');
+      execFileSync('mkfifo', [fifo]);
+      const child = spawn(process.execPath, [
+        MAIN,
+        'encrypt',
+        '--key',
+        `1:${keyPath}`,
+        fifo,
+        join(dir, 'out.a1'),
+      ]);
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = once(child, 'exit');
+      const writer = openSync(fifo, 'w');
+      writeSync(writer, randomBytes(100_000));
+      while (!readdirSync(dir).some((name) => name.endsWith('.partial'))) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      child.kill('SIGTERM');
+      const [code, signal] = await exited;
+      closeSync(writer);
+      expect({ code, signal }).toEqual({ code: 143, signal: null });
+      expect(stderr).toBe('orthanc-object-storage: interrupted by SIGTERM; no output written\n');
+      expect(readdirSync(dir).sort()).toEqual(['input.fifo', 'k.b64']);
     });
   });
 
