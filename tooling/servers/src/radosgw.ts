@@ -1,0 +1,154 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { freePort, isAlive, spawnLogged, stopProcess, waitFor } from './process.js';
+
+const run = promisify(execFile);
+
+export interface Radosgw {
+  readonly endpoint: string;
+  readonly accessKey: string;
+  readonly secretKey: string;
+  readonly region: string;
+  readonly workDir: string;
+  /** SIGSTOP / SIGCONT the S3 gateway: requests hang, as with a stalled server. */
+  pause(): void;
+  resume(): void;
+  /** Restart only the S3 gateway; objects survive because the OSD keeps running. */
+  restartGateway(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A throw-away Ceph cluster on loopback (Debian's ceph-mon, ceph-osd, radosgw): one monitor, one
+ * in-memory OSD, no manager, cephx keys made per run. Every file lives in `workDir`.
+ */
+export async function startRadosgw(options: { workDir?: string } = {}): Promise<Radosgw> {
+  const workDir = options.workDir ?? (await mkdtemp(path.join(os.tmpdir(), 'oos-radosgw-')));
+  await requireFreeDisk(workDir);
+  const [monPort, rgwPort] = [await freePort(), await freePort()];
+  const conf = path.join(workDir, 'ceph.conf');
+  const keyring = path.join(workDir, 'keyring');
+  for (const dir of ['mon', 'osd', 'run', 'log']) await mkdir(path.join(workDir, dir), { recursive: true });
+  const monAddress = `[v2:127.0.0.1:${monPort}]`;
+  const fsid = randomUUID();
+  await writeFile(conf, cephConf(workDir, fsid, monAddress, rgwPort));
+
+  const ceph = (tool: string, ...args: string[]) => run(tool, ['-c', conf, ...args], { maxBuffer: 1 << 20 });
+  const spawnDaemon = (tool: string, ...args: string[]) =>
+    spawnLogged(tool, ['-c', conf, '-f', ...args], { logFile: path.join(workDir, 'log', `${tool}.out`) }).pid;
+  const pids: number[] = [];
+  // If the test process dies without stop(), take the daemons with it.
+  const killAll = () => pids.forEach((pid) => isAlive(pid) && process.kill(pid, 'SIGKILL'));
+  process.once('exit', killAll);
+  const stop = async (keepFiles = false) => {
+    process.off('exit', killAll);
+    for (const pid of pids.reverse()) await stopProcess(pid);
+    if (options.workDir === undefined && !keepFiles) await rm(workDir, { recursive: true, force: true });
+  };
+
+  try {
+    const caps: Record<string, string[]> = {
+      'mon.': ['mon', 'allow *'],
+      'client.admin': ['mon', 'allow *', 'osd', 'allow *', 'mgr', 'allow *'],
+      'osd.0': ['mon', 'allow profile osd', 'osd', 'allow *'],
+      'client.rgw': ['mon', 'allow rw', 'osd', 'allow rwx'],
+    };
+    for (const [name, list] of Object.entries(caps)) {
+      const capArgs = list.flatMap((v, i) => (i % 2 === 0 ? ['--cap', v] : [v]));
+      const create = name === 'mon.' ? ['--create-keyring'] : [];
+      await run('ceph-authtool', [keyring, ...create, '--gen-key', '-n', name, ...capArgs]);
+    }
+    const monmap = path.join(workDir, 'monmap');
+    await run('monmaptool', ['--create', '--addv', 'a', monAddress, '--fsid', fsid, monmap]);
+    await ceph('ceph-mon', '--mkfs', '-i', 'a', '--monmap', monmap, '--keyring', keyring);
+    pids.push(spawnDaemon('ceph-mon', '-i', 'a'));
+
+    const osdUuid = randomUUID();
+    await ceph('ceph', '--connect-timeout', '30', 'osd', 'new', osdUuid, '0');
+    await ceph('ceph-osd', '-i', '0', '--mkfs', '--osd-uuid', osdUuid);
+    pids.push(spawnDaemon('ceph-osd', '-i', '0'));
+
+    // The user's creation sets up the default zone, which the storage class is added to.
+    const user = JSON.parse(
+      (await ceph('radosgw-admin', 'user', 'create', '--uid', 'oos', '--display-name', 'oos')).stdout,
+    );
+    const placement = ['--placement-id', 'default-placement', '--storage-class', 'STANDARD_IA'];
+    await ceph('radosgw-admin', 'zonegroup', 'placement', 'add', '--rgw-zonegroup', 'default', ...placement);
+    await ceph(
+      'radosgw-admin',
+      'zone',
+      'placement',
+      'add',
+      '--rgw-zone',
+      'default',
+      ...placement,
+      '--data-pool',
+      'default.rgw.buckets.data',
+    );
+
+    const endpoint = `http://127.0.0.1:${rgwPort}`;
+    const startGateway = async () => {
+      pids.push(spawnDaemon('radosgw', '-n', 'client.rgw'));
+      await waitFor('radosgw', async () => ((await fetch(endpoint)).ok ? true : undefined), 60_000);
+    };
+    await startGateway();
+    const gatewayPid = () => pids[pids.length - 1]!;
+    return {
+      endpoint,
+      accessKey: user.keys[0].access_key,
+      secretKey: user.keys[0].secret_key,
+      region: 'us-east-1',
+      workDir,
+      pause: () => process.kill(gatewayPid(), 'SIGSTOP'),
+      resume: () => process.kill(gatewayPid(), 'SIGCONT'),
+      restartGateway: async () => {
+        await stopProcess(pids.pop()!);
+        await startGateway();
+      },
+      stop: () => stop(),
+    };
+  } catch (error) {
+    await stop(true);
+    throw new Error(`could not start Ceph radosgw (logs in ${workDir}/log): ${(error as Error).message}`);
+  }
+}
+
+/** The monitor stops below 5% free disk; fail early with a clear message instead. */
+async function requireFreeDisk(dir: string): Promise<void> {
+  const { bavail, blocks } = await statfs(dir);
+  if (bavail / blocks < 0.06) throw new Error(`Ceph needs more than 5% free disk where ${dir} is`);
+}
+
+function cephConf(dir: string, fsid: string, monAddress: string, rgwPort: number): string {
+  return `[global]
+fsid = ${fsid}
+mon host = ${monAddress}
+auth cluster required = cephx
+auth service required = cephx
+auth client required = cephx
+keyring = ${dir}/keyring
+run dir = ${dir}/run
+admin socket = ${dir}/run/$name.asok
+log file = ${dir}/log/$name.log
+osd objectstore = memstore
+memstore device bytes = ${3 * 1024 ** 3}
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd crush chooseleaf type = 0
+mon allow pool size one = true
+mon warn on pool no redundancy = false
+mon data avail warn = 10
+[mon.a]
+mon data = ${dir}/mon
+[osd.0]
+osd data = ${dir}/osd
+[client.rgw]
+rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
+`;
+}
