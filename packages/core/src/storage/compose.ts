@@ -8,8 +8,9 @@ import { FileSystemStorage } from './fs-storage.js';
 import { HybridStorage } from './hybrid-storage.js';
 
 /**
- * Build the full storage stack for validated settings: naming over the bucket client,
- * A1 encryption when enabled, hybrid mode with Orthanc's own storage directory.
+ * Build the full storage stack for validated settings: naming over the bucket client, hybrid
+ * mode with Orthanc's own storage directory, and A1 encryption over both sides when enabled
+ * (as the C++ plugins do, so their encrypted hybrid files stay readable).
  * For the `filesystem` provider, pass `undefined` as client.
  */
 export async function createObjectStorage(
@@ -39,20 +40,8 @@ export async function createObjectStorage(
     layers.push(`${client.description} (${root}, ${settings.storageStructure} names${legacy})`);
   }
 
-  if (settings.encryption !== undefined) {
-    storage = await createEncryptedStorage(storage, settings.encryption);
-    const previous = settings.encryption.previousMasterKeys.map((key) => key.id);
-    layers.push(
-      `A1 encryption (master key id ${settings.encryption.masterKey.id}` +
-        (previous.length > 0 ? `, previous key ids ${previous.join(', ')}` : '') +
-        ')',
-    );
-  } else {
-    layers.push('no encryption');
-  }
-
   if (settings.hybridMode !== 'Disabled') {
-    // The file-system side is Orthanc's own storage area, never encrypted.
+    // The file-system side is Orthanc's own layout; encryption (below) covers both sides, as in the C++ plugins.
     const fileSystem = new FileSystemStorage({
       root: settings.orthanc.storageDirectory,
       sync: settings.orthanc.syncStorageArea,
@@ -71,6 +60,18 @@ export async function createObjectStorage(
         ? `hybrid WriteToFileSystem (writes to ${fsName}, reads it first, then object storage)`
         : `hybrid WriteToObjectStorage (writes to object storage, reads it first, then ${fsName})`,
     );
+  }
+
+  if (settings.encryption !== undefined) {
+    storage = await createEncryptedStorage(storage, settings.encryption);
+    const previous = settings.encryption.previousMasterKeys.map((key) => key.id);
+    layers.push(
+      `A1 encryption (master key id ${settings.encryption.masterKey.id}` +
+        (previous.length > 0 ? `, previous key ids ${previous.join(', ')}` : '') +
+        ')',
+    );
+  } else {
+    layers.push('no encryption');
   }
 
   log.info(`${settings.section}: storage stack: ${layers.join(' + ')}`);

@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -66,13 +67,13 @@ describe('HybridMode WriteToFileSystem', () => {
     expect(client.objects.size).toBe(0);
     await expect(storage.read(key)).rejects.toThrow(ObjectNotFoundError);
     expect(log.lines.join('\n')).toMatch(
-      /info GoogleCloudStorage: storage stack: memory:\/\/test-bucket .* \+ no encryption \+ hybrid WriteToFileSystem/,
+      /info GoogleCloudStorage: storage stack: memory:\/\/test-bucket .* \+ hybrid WriteToFileSystem .* \+ no encryption/,
     );
   });
 });
 
 describe('HybridMode WriteToObjectStorage', () => {
-  it('writes to the object storage, reads it first then the file system (never encrypted)', async () => {
+  it('writes to the object storage, reads it first then the file system', async () => {
     const client = new MemoryBucketClient();
     const storage = await createObjectStorage(settingsFor('WriteToObjectStorage'), client, recordingLogger());
     await storage.create(key, 3, Readable.from([Buffer.from('new')]));
@@ -115,5 +116,39 @@ describe('HybridMode WriteToObjectStorage', () => {
     );
     await expect(storage.remove(key)).rejects.toThrow(/removing .* failed: object storage: denied/);
     await expect(readFile(fsPath(storageDirectory))).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('HybridMode with StorageEncryption', () => {
+  it('encrypts both sides, as the C++ plugins do, so their hybrid files stay readable', async () => {
+    const keyFile = join(storageDirectory, 'master.b64');
+    await writeFile(keyFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+    const settings = parseProviderSettings('google', {
+      StorageDirectory: storageDirectory,
+      GoogleCloudStorage: {
+        BucketName: 'b',
+        HybridMode: 'WriteToFileSystem',
+        StorageEncryption: { MasterKey: [7, keyFile] },
+      },
+    }).settings!;
+    const client = new MemoryBucketClient();
+    const storage = await createObjectStorage(settings, client, recordingLogger());
+
+    await storage.create(key, 3, Readable.from([Buffer.from('new')]));
+    const onDisk = await readFile(fsPath(storageDirectory));
+    expect(onDisk.subarray(0, 2).toString()).toBe('A1');
+    expect(onDisk.length).toBe(3 + 86);
+    expect(await text((await storage.read(key)).body)).toBe('new');
+
+    // An object the bucket side holds (encrypted, with the .enc name) is read through the fallback.
+    const other = { uuid: 'abcdef01-3333-4000-8000-000000000000', type: ContentType.Dicom };
+    const writeToBucket = await createObjectStorage(
+      { ...settings, hybridMode: 'Disabled' },
+      client,
+      recordingLogger(),
+    );
+    await writeToBucket.create(other, 6, Readable.from([Buffer.from('bucket')]));
+    expect([...client.objects.keys()]).toEqual([`${other.uuid}.dcm.enc`]);
+    expect(await text((await storage.read(other)).body)).toBe('bucket');
   });
 });
