@@ -225,8 +225,11 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
           expect(tags['0008,0018']?.Value).toEqual(expect.any(String));
           // The large one only renders slowly; its bytes were checked above.
           if (source.size > 16 * 1024 * 1024) return;
-          const png = await orthanc.client.preview(upload.ID);
-          expect(png.subarray(0, 8)).toEqual(PNG_SIGNATURE);
+          const preview = await orthanc.client.preview(upload.ID).catch((error: unknown) => error);
+          // Debian's Orthanc has no JPEG 2000 decoder and some shared files hold no image: it
+          // answers 415 for those, as with its own storage. Ours are always decodable.
+          if (!source.synthetic && preview instanceof OrthancHttpError && preview.status === 415) return;
+          expect(preview instanceof Buffer && preview.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
         });
       }, 300_000);
 
