@@ -123,7 +123,9 @@ export class OrthancServer {
   async waitForExit(timeoutMs = 30_000): Promise<ExitStatus> {
     if (this.exited === undefined) throw new Error('Orthanc was never started');
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    const timedOut = new Promise<undefined>(
+      (resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)),
+    );
     const status = await Promise.race([this.exited, timedOut]).finally(() => clearTimeout(timer));
     if (status === undefined) throw new Error(`Orthanc (pid ${this.pid}) still runs after ${timeoutMs} ms`);
     return status;
