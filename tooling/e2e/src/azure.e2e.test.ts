@@ -19,8 +19,9 @@ class AzuriteStore implements BackendStore {
     private readonly backend: AzuriteBackend,
   ) {}
 
+  /** No "/": the suite names Orthanc's work folder after the last path segment of this. */
   get location(): string {
-    return `azure://${this.container.containerName} (Azurite ${this.server().blobEndpoint})`;
+    return `azurite-container:${this.container.containerName}@127.0.0.1:${this.server().port}`;
   }
 
   section(encryption: MasterKeyFile | undefined): Record<string, unknown> {
