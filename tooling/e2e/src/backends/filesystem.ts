@@ -74,6 +74,7 @@ export function fileSystemBackend(): E2EBackend {
     name: 'filesystem',
     artifactPath: path.join(artifactDir('core'), 'libOrthancFileSystemObjectStorage.so'),
     sectionName: 'FileSystemObjectStorage',
+    pluginId: 'File System Object Storage',
     async setUp(workDir: string) {
       root = path.join(workDir, 'filesystem-backend');
       await mkdir(root, { recursive: true });

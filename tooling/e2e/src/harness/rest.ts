@@ -73,6 +73,11 @@ export class OrthancClient {
     return this.getJson('/plugins');
   }
 
+  /** Plugin IDs without Orthanc's own "explorer.js" entry, which is always listed. */
+  async loadedPlugins(): Promise<string[]> {
+    return (await this.plugins()).filter((id) => id !== 'explorer.js');
+  }
+
   plugin(id: string): Promise<PluginInfo> {
     return this.getJson(`/plugins/${encodeURIComponent(id)}`);
   }
