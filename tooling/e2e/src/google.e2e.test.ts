@@ -17,8 +17,9 @@ class GcsStore implements BackendStore {
     private readonly bucketName: string,
   ) {}
 
+  /** The suite names Orthanc's work folder after the last `/` segment: keep it the bucket name. */
   get location(): string {
-    return `gs://${this.bucketName} (${this.emulator.apiEndpoint})`;
+    return `gs://${this.bucketName}`;
   }
 
   section(encryption: MasterKeyFile | undefined): Record<string, unknown> {
