@@ -1,0 +1,62 @@
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { parseProviderSettings, type AwsS3Settings } from '@orthanc-object-storage/core';
+import type { Radosgw } from '@orthanc-object-storage/servers';
+
+/** `AwsS3Storage` settings for the test RGW, through the real configuration parser. */
+export function rgwSettings(
+  rgw: Radosgw,
+  bucket: string,
+  extra: Record<string, unknown> = {},
+): AwsS3Settings {
+  const section = Object.fromEntries(
+    Object.entries({
+      BucketName: bucket,
+      Region: rgw.region,
+      AccessKey: rgw.accessKey,
+      SecretKey: rgw.secretKey,
+      Endpoint: rgw.endpoint,
+      VirtualAddressing: false,
+      ...extra,
+    }).filter(([, value]) => value !== undefined), // `undefined` in `extra` removes a key
+  );
+  const { settings } = parseProviderSettings('aws', { AwsS3Storage: section });
+  if (settings === undefined) throw new Error('AwsS3Storage section not parsed');
+  return settings;
+}
+
+/** A plain SDK client, to look at what the server really stores. */
+export function rawClient(rgw: Radosgw): S3Client {
+  return new S3Client({
+    region: rgw.region,
+    endpoint: rgw.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: rgw.accessKey, secretAccessKey: rgw.secretKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+export async function createBuckets(rgw: Radosgw, ...buckets: string[]): Promise<void> {
+  const client = rawClient(rgw);
+  for (const bucket of buckets) await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  client.destroy();
+}
+
+export async function readAll(stream: AsyncIterable<unknown>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+/** Deterministic bytes (xorshift), so a misplaced block is detected. */
+export function patterned(size: number, seed = 1): Buffer {
+  const data = Buffer.allocUnsafe(size);
+  let state = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    data[i] = state & 0xff;
+  }
+  return data;
+}

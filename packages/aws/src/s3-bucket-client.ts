@@ -1,0 +1,200 @@
+import { randomUUID } from 'node:crypto';
+import { pipeline, Readable, Transform } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  type GetObjectCommandOutput,
+  type PutObjectCommandInput,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import {
+  ConfigurationError,
+  IntegrityError,
+  ObjectNotFoundError,
+  RangeNotSatisfiableError,
+  type AwsS3Settings,
+  type BucketClient,
+  type Logger,
+  type ObjectReadStream,
+} from '@orthanc-object-storage/core';
+import { addContentMd5, md5Base64 } from './content-md5.js';
+import { readFully } from './read-fully.js';
+import { describeBucket, s3ClientConfig } from './s3-client-config.js';
+import { isBadCredentials, toStorageError } from './s3-errors.js';
+
+const MIN_PART_BYTES = 5 * 1024 * 1024;
+
+/**
+ * Orthanc's objects in one S3 bucket. Every body goes to the SDK as a Buffer with a Content-MD5
+ * (whole object below the part size, else each part of a multipart upload), so no request is sent
+ * as aws-chunked and the server checks every byte it stores.
+ */
+export class S3BucketClient implements BucketClient {
+  readonly description: string;
+  readonly client: S3Client;
+  readonly partBytes: number;
+
+  constructor(
+    readonly settings: AwsS3Settings,
+    log: Logger,
+  ) {
+    this.description = describeBucket(settings);
+    this.client = new S3Client(s3ClientConfig(settings, log));
+    addContentMd5(this.client);
+    this.partBytes = Math.max(MIN_PART_BYTES, settings.transferBufferBytes);
+  }
+
+  /** What every write carries: storage class and tags, applied by the same request. */
+  private writeParams(name: string): PutObjectCommandInput {
+    const tags = Object.entries(this.settings.tags)
+      .map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(value)}`)
+      .join('&');
+    return {
+      Bucket: this.settings.bucketName,
+      Key: name,
+      ...(this.settings.storageClass === undefined ? {} : { StorageClass: this.settings.storageClass }),
+      ...(tags === '' ? {} : { Tagging: tags }),
+    };
+  }
+
+  async put(name: string, size: number, body: Readable): Promise<void> {
+    try {
+      if (!this.settings.useTransferManager && size <= this.partBytes) {
+        const data = await readFully(body, size, `writing ${name} to ${this.description}`);
+        await this.client.send(
+          new PutObjectCommand({
+            ...this.writeParams(name),
+            Body: data,
+            ContentLength: size,
+            ContentMD5: md5Base64(data),
+          }),
+        );
+        return;
+      }
+      await this.putMultipart(name, size, body);
+    } catch (error) {
+      body.destroy();
+      throw toStorageError(error, this.description, 'write', name);
+    }
+  }
+
+  /** lib-storage: `TransferPoolSize` parts of `TransferBufferSize` in flight; aborted on failure. */
+  private async putMultipart(name: string, size: number, body: Readable): Promise<void> {
+    let seen = 0;
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        seen += chunk.length;
+        callback(seen > size ? new Error(`the body has more than the announced ${size} bytes`) : null, chunk);
+      },
+      flush(callback) {
+        callback(
+          seen === size ? null : new Error(`the body has ${seen} bytes instead of the announced ${size}`),
+        );
+      },
+    });
+    const upload = new Upload({
+      client: this.client,
+      params: { ...this.writeParams(name), Body: pipeline(body, counted, () => {}), ContentLength: size },
+      queueSize: this.settings.transferPoolSize,
+      partSize: this.partBytes,
+      leavePartsOnError: false,
+      // Some stores (RGW 16) ignore x-amz-tagging when a multipart upload starts: tag on completion too.
+      tags: Object.entries(this.settings.tags).map(([Key, Value]) => ({ Key, Value })),
+    });
+    await upload.done();
+  }
+
+  private async getObject(name: string, operation: 'read' | 'read a range of', range?: string) {
+    try {
+      return await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.settings.bucketName,
+          Key: name,
+          ...(range ? { Range: range } : {}),
+        }),
+      );
+    } catch (error) {
+      throw toStorageError(error, this.description, operation, name);
+    }
+  }
+
+  async get(name: string): Promise<ObjectReadStream> {
+    const output = await this.getObject(name, 'read');
+    const body = bodyOf(output);
+    const size = output.ContentLength;
+    if (size === undefined || !Number.isSafeInteger(size) || size < 0) {
+      body.destroy();
+      throw new IntegrityError(
+        `reading ${name} in ${this.description}: the response has no valid Content-Length`,
+      );
+    }
+    return { size, body };
+  }
+
+  async getRange(name: string, offset: number, length: number): Promise<Readable> {
+    const last = offset + length - 1;
+    const output = await this.getObject(name, 'read a range of', `bytes=${offset}-${last}`);
+    const body = bodyOf(output);
+    const expected = `bytes ${offset}-${last}/`;
+    if (output.ContentLength !== length || !output.ContentRange?.startsWith(expected)) {
+      body.destroy();
+      throw new RangeNotSatisfiableError(
+        `reading range ${offset}+${length} of ${name} in ${this.description}: the object ends before ` +
+          `(got ${output.ContentRange ?? 'no Content-Range'})`,
+      );
+    }
+    return body;
+  }
+
+  async delete(name: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.settings.bucketName, Key: name }));
+    } catch (error) {
+      const mapped = toStorageError(error, this.description, 'remove', name);
+      if (!(mapped instanceof ObjectNotFoundError)) throw mapped;
+    }
+  }
+
+  /**
+   * Startup check: read a name that does not exist. Missing (or denied, when the policy has no
+   * s3:ListBucket) is fine; rejected credentials or a missing bucket stop Orthanc with a clear error.
+   */
+  async checkAccess(log: Logger): Promise<void> {
+    const probe = `orthanc-object-storage-probe-${randomUUID()}`;
+    try {
+      const output = await this.client.send(
+        new GetObjectCommand({ Bucket: this.settings.bucketName, Key: probe }),
+        { abortSignal: AbortSignal.timeout(Math.min(this.settings.connectionTimeoutSeconds, 30) * 1000) },
+      );
+      bodyOf(output).destroy();
+    } catch (error) {
+      const mapped = toStorageError(error, this.description, 'check access to');
+      const code = (error as { name?: string }).name;
+      if (mapped instanceof ObjectNotFoundError || code === 'NoSuchKey' || code === 'AccessDenied') return;
+      if (isBadCredentials(error) || code === 'NoSuchBucket' || code === 'PermanentRedirect') {
+        throw new ConfigurationError(`AwsS3Storage: ${mapped.message}`, { cause: error });
+      }
+      log.warn(`AwsS3Storage: could not check access to ${this.description} at startup: ${mapped.message}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}
+
+function bodyOf(output: GetObjectCommandOutput): Readable {
+  const body = output.Body;
+  if (body instanceof Readable) return body;
+  throw new IntegrityError('S3: the response has no readable body');
+}
+
+/** Open the client for validated settings (the gateway then runs `checkAccess`). */
+export async function createS3BucketClient(
+  settings: AwsS3Settings,
+  { log }: { log: Logger },
+): Promise<S3BucketClient> {
+  return new S3BucketClient(settings, log);
+}
