@@ -10,7 +10,7 @@ import {
   type AzureAccessTier,
 } from '@orthanc-object-storage/core';
 import { openAzureBucketClient, type AzureBucketClient } from './azure-bucket-client.js';
-import { BufferBudget } from './buffer-budget.js';
+import { BufferPool } from './buffer-pool.js';
 import { azureSettings, chunked, patterned, quietLog, readAll } from './__tests__/fixtures.js';
 
 const KiB = 1024;
@@ -96,29 +96,27 @@ describe('AzureBucketClient against Azurite', () => {
     expect(await client.container.getBlobClient('broken/source').exists()).toBe(false);
   });
 
-  it('keeps at most the budgeted number of upload buffers alive across parallel uploads', async () => {
-    const budget = new BufferBudget(4);
-    let held = 0;
+  it('keeps at most the pool capacity of upload buffers alive across parallel uploads, and reuses them', async () => {
+    const pool = new BufferPool(64 * KiB, 4, 4);
     let peak = 0;
-    const acquire = budget.acquire.bind(budget);
-    const release = budget.release.bind(budget);
-    budget.acquire = async () => {
-      await acquire();
-      held += 1;
-      peak = Math.max(peak, held);
+    const allocated = new Set<ArrayBufferLike>();
+    const acquire = pool.acquire.bind(pool);
+    pool.acquire = async () => {
+      const buffer = await acquire();
+      allocated.add(buffer.buffer);
+      peak = Math.max(peak, pool.inUse);
+      return buffer;
     };
-    budget.release = () => {
-      held -= 1;
-      release();
-    };
-    Object.assign(smallBlocks, { budget });
+    Object.assign(smallBlocks, { pool });
     const objects = [0, 1, 2, 3].map((i) => patterned(10 * 64 * KiB + i, 100 + i));
-    await Promise.all(objects.map((data, i) => smallBlocks.put(`budget/${i}`, data.length, chunked(data))));
+    await Promise.all(objects.map((data, i) => smallBlocks.put(`pool/${i}`, data.length, chunked(data))));
     expect(peak).toBeGreaterThan(1);
     expect(peak).toBeLessThanOrEqual(4);
-    expect(held).toBe(0);
+    expect(pool.inUse).toBe(0);
+    // 44 blocks went through at most 4 distinct buffers.
+    expect(allocated.size).toBeLessThanOrEqual(4);
     for (const [i, data] of objects.entries()) {
-      expect((await readAll((await smallBlocks.get(`budget/${i}`)).body)).equals(data)).toBe(true);
+      expect((await readAll((await smallBlocks.get(`pool/${i}`)).body)).equals(data)).toBe(true);
     }
   });
 

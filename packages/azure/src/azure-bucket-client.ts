@@ -12,7 +12,7 @@ import {
 } from '@orthanc-object-storage/core';
 import type { TokenCredential } from '@azure/identity';
 import { blobOperationError, startupError, type AzureTarget } from './azure-errors.js';
-import { BufferBudget } from './buffer-budget.js';
+import { BufferPool } from './buffer-pool.js';
 import { uploadBlob, type UploadTuning } from './block-upload.js';
 import { openServiceClient, type AzureAuthKind } from './service-client.js';
 import { VerifiedStream } from './verified-stream.js';
@@ -41,7 +41,7 @@ export interface AzureClientOptions {
 /** A container of Azure Blob Storage seen as a BucketClient. Build it with `openAzureBucketClient`. */
 export class AzureBucketClient implements BucketClient {
   readonly description: string;
-  private readonly budget: BufferBudget;
+  private readonly pool: BufferPool;
 
   constructor(
     readonly container: ContainerClient,
@@ -51,7 +51,12 @@ export class AzureBucketClient implements BucketClient {
     readonly auth: AzureAuthKind,
   ) {
     this.description = target.description;
-    this.budget = new BufferBudget(Math.max(tuning.bufferBudgetBlocks, 1));
+    // Keep enough free buffers for one upload at full speed; more are garbage once released.
+    this.pool = new BufferPool(
+      tuning.blockBytes,
+      Math.max(tuning.bufferBudgetBlocks, 1),
+      tuning.concurrency + 1,
+    );
   }
 
   async put(name: string, size: number, body: Readable): Promise<void> {
@@ -66,7 +71,7 @@ export class AzureBucketClient implements BucketClient {
         size,
         body,
         tier: this.settings.accessTier,
-        budget: this.budget,
+        pool: this.pool,
         tuning: this.tuning,
       });
     } catch (error) {

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { BlockBlobClient, BlobHTTPHeaders } from '@azure/storage-blob';
 import { ObjectStorageError } from '@orthanc-object-storage/core';
-import type { BufferBudget } from './buffer-budget.js';
+import type { BufferPool } from './buffer-pool.js';
 
 export interface UploadTuning {
   /** Bytes per staged block; objects up to this size go in one Put Blob. */
@@ -17,30 +17,24 @@ export interface UploadRequest {
   readonly size: number;
   readonly body: Readable;
   readonly tier: string | undefined;
-  readonly budget: BufferBudget;
+  readonly pool: BufferPool;
   readonly tuning: UploadTuning;
 }
 
 /**
- * Fill fixed-size buffers from `body`, one at a time. A buffer is taken from the budget before
- * it is filled and handed to `consume`, which must give it back. Checks that exactly `size` bytes come.
+ * Fill pooled buffers from `body`, one at a time, and hand each filled part to `consume`, which
+ * must give the buffer back to the pool. Checks that exactly `size` bytes come.
  */
 async function forEachBlock(
   request: UploadRequest,
-  consume: (block: Buffer, index: number) => Promise<void>,
+  consume: (block: Buffer, owner: Buffer, index: number) => Promise<void>,
 ): Promise<void> {
-  const { body, size, budget, tuning, name } = request;
+  const { body, size, pool, tuning, name } = request;
   let index = 0;
   let total = 0;
-  let block: Buffer | undefined;
+  let owner: Buffer | undefined;
+  let target = 0;
   let filled = 0;
-  const flush = async () => {
-    if (block === undefined) return;
-    const full = block.subarray(0, filled);
-    block = undefined;
-    filled = 0;
-    await consume(full, index++);
-  };
   try {
     for await (const chunk of body as AsyncIterable<Buffer | string>) {
       let data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
@@ -48,21 +42,26 @@ async function forEachBlock(
       if (total > size)
         throw new ObjectStorageError(`upload of ${name}: body is longer than the ${size} bytes announced`);
       while (data.length > 0) {
-        if (block === undefined) {
-          await budget.acquire();
-          block = Buffer.allocUnsafe(Math.min(tuning.blockBytes, size - (total - data.length)));
+        if (owner === undefined) {
+          owner = await pool.acquire();
+          target = Math.min(tuning.blockBytes, size - (total - data.length));
         }
-        const take = Math.min(block.length - filled, data.length);
-        data.copy(block, filled, 0, take);
+        const take = Math.min(target - filled, data.length);
+        data.copy(owner, filled, 0, take);
         filled += take;
         data = data.subarray(take);
-        if (filled === block.length) await flush();
+        if (filled === target) {
+          const full = owner;
+          owner = undefined;
+          filled = 0;
+          await consume(full.subarray(0, target), full, index++);
+        }
       }
     }
     if (total !== size)
       throw new ObjectStorageError(`upload of ${name}: body ended after ${total} of ${size} bytes`);
   } catch (error) {
-    if (block !== undefined) budget.release();
+    if (owner !== undefined) pool.release(owner);
     throw error;
   }
 }
@@ -71,10 +70,14 @@ const md5 = (data: Buffer) => createHash('md5').update(data).digest();
 
 /** Small object: one Put Blob with Content-MD5, which the service verifies and stores. */
 async function putSingle(request: UploadRequest): Promise<void> {
-  const { blob, budget, tier } = request;
+  const { blob, pool, tier } = request;
   let content: Buffer | undefined;
+  let owner: Buffer | undefined;
   try {
-    await forEachBlock(request, async (block) => void (content = block));
+    await forEachBlock(request, async (block, buffer) => {
+      content = block;
+      owner = buffer;
+    });
     const body = content ?? Buffer.alloc(0);
     await blob.upload(body, body.length, {
       tier,
@@ -82,17 +85,17 @@ async function putSingle(request: UploadRequest): Promise<void> {
       blobHTTPHeaders: { blobContentType: 'application/octet-stream' },
     });
   } finally {
-    if (content !== undefined) budget.release();
+    if (owner !== undefined) pool.release(owner);
   }
 }
 
 /**
  * Large object: blocks staged in parallel (each with its Content-MD5, verified by the service),
  * then committed with the whole object's MD5 stored as its Content-MD5 for readers to verify.
- * At most `concurrency` blocks of this upload exist at once, and never more than the budget allows.
+ * At most `concurrency` blocks of this upload are staged at once, and never more buffers exist than the pool allows.
  */
 async function putBlocks(request: UploadRequest): Promise<void> {
-  const { blob, budget, tier, tuning } = request;
+  const { blob, pool, tier, tuning } = request;
   // Same-length ids, unique per upload so two writers of one name never mix blocks.
   const uploadId = randomBytes(8).toString('hex');
   const blockIds: string[] = [];
@@ -100,26 +103,27 @@ async function putBlocks(request: UploadRequest): Promise<void> {
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
 
-  const stage = async (block: Buffer, id: string) => {
+  const stage = async (block: Buffer, owner: Buffer, id: string) => {
     try {
       await blob.stageBlock(id, block, block.length, { transactionalContentMD5: md5(block) });
     } catch (error) {
       failure ??= error;
     } finally {
-      budget.release();
+      // The request has been sent and answered: the buffer is free for the next block.
+      pool.release(owner);
     }
   };
 
   try {
-    await forEachBlock(request, async (block, index) => {
+    await forEachBlock(request, async (block, owner, index) => {
       if (failure !== undefined) {
-        budget.release();
+        pool.release(owner);
         throw failure;
       }
       whole.update(block);
       const id = Buffer.from(`${uploadId}-${String(index).padStart(8, '0')}`).toString('base64');
       blockIds.push(id);
-      const staged = stage(block, id).finally(() => inFlight.delete(staged));
+      const staged = stage(block, owner, id).finally(() => inFlight.delete(staged));
       inFlight.add(staged);
       if (inFlight.size >= tuning.concurrency) await Promise.race(inFlight);
     });

@@ -24,7 +24,7 @@ export interface OpenedServiceClient {
   readonly auth: AzureAuthKind;
 }
 
-// Retries: 4 tries, 1 s then 2 s then 4 s apart, so an unreachable account fails a call in seconds.
+// Retries: 4 tries with exponential backoff (at most ~1, 3, 7 s), so an unreachable account fails a call in seconds.
 const PIPELINE_OPTIONS: StoragePipelineOptions = {
   retryOptions: { maxTries: 4, retryDelayInMs: 1000, maxRetryDelayInMs: 8000 },
 };
