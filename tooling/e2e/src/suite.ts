@@ -126,10 +126,9 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
       let stored: Stored[] = [];
 
       beforeAll(async () => {
-        store = await backend.createStore(
-          mode.encrypted ? 'encrypted' : mode.compressed ? 'compressed' : 'plain',
-        );
-        orthanc = await startOrthanc(`roundtrip-${store.location.split(path.sep).pop()}`, store, {
+        const label = mode.encrypted ? 'encrypted' : mode.compressed ? 'compressed' : 'plain';
+        store = await backend.createStore(label);
+        orthanc = await startOrthanc(`roundtrip-${label}`, store, {
           ...(mode.encrypted && { encryption: ctx.key }),
           configuration: { StorageCompression: mode.compressed },
         });
