@@ -320,6 +320,17 @@ describe('credentials and errors', () => {
     expect(startup.message).not.toContain(secret);
   });
 
+  it('AccessDenied names the bucket and the operation; startup still passes (policies without ListBucket)', async () => {
+    const stranger = await rgw.addUser('stranger');
+    const client = open({ AccessKey: stranger.accessKey, SecretKey: stranger.secretKey });
+    const write = await caught(client.put('denied/x', 3, Readable.from([Buffer.from('abc')])));
+    expect(write.message).toMatch(/access denied: cannot write denied\/x in s3:\/\/client-tests/);
+    const read = await caught(client.get('denied/x'));
+    expect(read.message).toMatch(/access denied: cannot read denied\/x in s3:\/\/client-tests/);
+    expect(read.message).not.toContain(stranger.secretKey);
+    await expect(client.checkAccess(quiet)).resolves.toBeUndefined();
+  });
+
   it('an unknown access key gives InvalidAccessKeyId at startup', async () => {
     const startup = await caught(open({ AccessKey: 'NOSUCHKEY' }).checkAccess(quiet));
     expect(startup.name).toBe('ConfigurationError');

@@ -14,6 +14,8 @@ export interface Radosgw {
   readonly secretKey: string;
   readonly region: string;
   readonly workDir: string;
+  /** Another S3 user, with no access to the first user's buckets. */
+  addUser(uid: string): Promise<{ accessKey: string; secretKey: string }>;
   /** SIGSTOP / SIGCONT the S3 gateway: requests hang, as with a stalled server. */
   pause(): void;
   resume(): void;
@@ -72,10 +74,13 @@ export async function startRadosgw(options: { workDir?: string } = {}): Promise<
     await ceph('ceph-osd', '-i', '0', '--mkfs', '--osd-uuid', osdUuid);
     pids.push(spawnDaemon('ceph-osd', '-i', '0'));
 
+    const addUser = async (uid: string) => {
+      const created = await ceph('radosgw-admin', 'user', 'create', '--uid', uid, '--display-name', uid);
+      const { access_key: accessKey, secret_key: secretKey } = JSON.parse(created.stdout).keys[0];
+      return { accessKey: String(accessKey), secretKey: String(secretKey) };
+    };
     // The user's creation sets up the default zone, which the storage class is added to.
-    const user = JSON.parse(
-      (await ceph('radosgw-admin', 'user', 'create', '--uid', 'oos', '--display-name', 'oos')).stdout,
-    );
+    const user = await addUser('oos');
     const placement = ['--placement-id', 'default-placement', '--storage-class', 'STANDARD_IA'];
     await ceph('radosgw-admin', 'zonegroup', 'placement', 'add', '--rgw-zonegroup', 'default', ...placement);
     await ceph(
@@ -99,10 +104,10 @@ export async function startRadosgw(options: { workDir?: string } = {}): Promise<
     const gatewayPid = () => pids[pids.length - 1]!;
     return {
       endpoint,
-      accessKey: user.keys[0].access_key,
-      secretKey: user.keys[0].secret_key,
+      ...user,
       region: 'us-east-1',
       workDir,
+      addUser,
       pause: () => process.kill(gatewayPid(), 'SIGSTOP'),
       resume: () => process.kill(gatewayPid(), 'SIGCONT'),
       restartGateway: async () => {
