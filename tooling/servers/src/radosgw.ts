@@ -19,8 +19,9 @@ export interface Radosgw {
   /** SIGSTOP / SIGCONT the S3 gateway: requests hang, as with a stalled server. */
   pause(): void;
   resume(): void;
-  /** Restart only the S3 gateway; objects survive because the OSD keeps running. */
-  restartGateway(): Promise<void>;
+  /** Stop / start only the S3 gateway (same port): objects survive, the OSD keeps running. */
+  stopGateway(): Promise<void>;
+  startGateway(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -30,6 +31,7 @@ export interface Radosgw {
  */
 export async function startRadosgw(options: { workDir?: string } = {}): Promise<Radosgw> {
   const workDir = options.workDir ?? (await mkdtemp(path.join(os.tmpdir(), 'oos-radosgw-')));
+  await mkdir(workDir, { recursive: true });
   await requireFreeDisk(workDir);
   const [monPort, rgwPort] = [await freePort(), await freePort()];
   const conf = path.join(workDir, 'ceph.conf');
@@ -97,11 +99,16 @@ export async function startRadosgw(options: { workDir?: string } = {}): Promise<
 
     const endpoint = `http://127.0.0.1:${rgwPort}`;
     const startGateway = async () => {
+      if (pids.length > 2) return;
       pids.push(spawnDaemon('radosgw', '-n', 'client.rgw'));
       await waitFor('radosgw', async () => ((await fetch(endpoint)).ok ? true : undefined), 60_000);
     };
     await startGateway();
-    const gatewayPid = () => pids[pids.length - 1]!;
+    const gatewayPid = () => {
+      const pid = pids[2]; // after ceph-mon and ceph-osd
+      if (pid === undefined) throw new Error('radosgw is stopped');
+      return pid;
+    };
     return {
       endpoint,
       ...user,
@@ -110,10 +117,10 @@ export async function startRadosgw(options: { workDir?: string } = {}): Promise<
       addUser,
       pause: () => process.kill(gatewayPid(), 'SIGSTOP'),
       resume: () => process.kill(gatewayPid(), 'SIGCONT'),
-      restartGateway: async () => {
-        await stopProcess(pids.pop()!);
-        await startGateway();
+      stopGateway: async () => {
+        if (pids.length > 2) await stopProcess(pids.pop()!);
       },
+      startGateway,
       stop: () => stop(),
     };
   } catch (error) {
