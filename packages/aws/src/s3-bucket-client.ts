@@ -173,7 +173,10 @@ export class S3BucketClient implements BucketClient {
       const mapped = toStorageError(error, this.description, 'check access to');
       const code = (error as { name?: string }).name;
       if (mapped instanceof ObjectNotFoundError || code === 'NoSuchKey' || code === 'AccessDenied') return;
-      if (isBadCredentials(error) || code === 'NoSuchBucket' || code === 'PermanentRedirect') {
+      if (
+        isBadCredentials(error) ||
+        ['NoSuchBucket', 'PermanentRedirect', 'AuthorizationHeaderMalformed'].includes(code ?? '')
+      ) {
         throw new ConfigurationError(`AwsS3Storage: ${mapped.message}`, { cause: error });
       }
       log.warn(`AwsS3Storage: could not check access to ${this.description} at startup: ${mapped.message}`);
