@@ -1,5 +1,8 @@
 // The S3 BucketClient against a real Ceph RGW (Debian's radosgw on loopback).
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import {
   GetObjectCommand,
@@ -13,7 +16,14 @@ import {
 import { patternStream, sha256OfStream } from '@orthanc-object-storage/conformance';
 import { startRadosgw, type Radosgw } from '@orthanc-object-storage/servers';
 import { S3BucketClient } from './s3-bucket-client.js';
-import { createBuckets, patterned, rawClient, readAll, rgwSettings } from './__tests__/rgw-fixtures.js';
+import {
+  createBuckets,
+  patterned,
+  rawClient,
+  readAll,
+  rgwSettings,
+  selfSignedCertificate,
+} from './__tests__/rgw-fixtures.js';
 
 const MiB = 1024 * 1024;
 const BUCKET = 'client-tests';
@@ -21,6 +31,8 @@ const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 
 let rgw: Radosgw;
 let raw: S3Client;
+let certDir: string;
+let certPath: string;
 const clients: S3BucketClient[] = [];
 
 function open(extra: Record<string, unknown> = {}, bucket = BUCKET): S3BucketClient {
@@ -91,7 +103,10 @@ function corruptBodies(client: S3BucketClient, command: string, partNumber?: str
 }
 
 beforeAll(async () => {
-  rgw = await startRadosgw();
+  certDir = await mkdtemp(path.join(tmpdir(), 'oos-aws-tls-'));
+  const tls = await selfSignedCertificate(certDir);
+  certPath = tls.certPath;
+  rgw = await startRadosgw({ tls });
   raw = rawClient(rgw);
   await createBuckets(rgw, BUCKET);
 });
@@ -100,6 +115,7 @@ afterAll(async () => {
   for (const client of clients) await client.close();
   raw?.destroy();
   await rgw?.stop();
+  if (certDir) await rm(certDir, { recursive: true, force: true });
 });
 
 describe('writes and reads', () => {
@@ -398,6 +414,23 @@ describe('connection options', () => {
       orthanc: { ...settings.orthanc, httpsCaCertificates: '/nonexistent/ca.pem' },
     };
     expect(() => new S3BucketClient(withCa, quiet)).toThrow(/HttpsCACertificates.*\/nonexistent\/ca\.pem/);
+  });
+
+  it('HttpsCACertificates is the trust store of https endpoints', async () => {
+    const https = { Endpoint: rgw.httpsEndpoint, MaxRetries: 0 };
+    const untrusted = await caught(open(https).put('tls/x', 3, Readable.from([Buffer.from('abc')])));
+    expect(untrusted.message).toMatch(
+      /cannot write tls\/x in s3:\/\/client-tests \(endpoint https:.*self.signed certificate/,
+    );
+
+    const settings = rgwSettings(rgw, BUCKET, https);
+    const trusted = new S3BucketClient(
+      { ...settings, orthanc: { ...settings.orthanc, httpsCaCertificates: certPath } },
+      quiet,
+    );
+    clients.push(trusted);
+    await trusted.put('tls/x', 3, Readable.from([Buffer.from('abc')]));
+    expect((await readAll((await trusted.get('tls/x')).body)).toString()).toBe('abc');
   });
 
   it('EnableAwsSdkLogs sends one line per call to our log, without keys or signatures', async () => {

@@ -8,8 +8,15 @@ import { freePort, isAlive, spawnLogged, stopProcess, waitFor } from './process.
 
 const run = promisify(execFile);
 
+export interface RadosgwOptions {
+  readonly workDir?: string;
+  /** Also serve https with this PEM certificate and key, at `httpsEndpoint`. */
+  readonly tls?: { readonly certPath: string; readonly keyPath: string };
+}
+
 export interface Radosgw {
   readonly endpoint: string;
+  readonly httpsEndpoint: string | undefined;
   readonly accessKey: string;
   readonly secretKey: string;
   readonly region: string;
@@ -29,17 +36,23 @@ export interface Radosgw {
  * A throw-away Ceph cluster on loopback (Debian's ceph-mon, ceph-osd, radosgw): one monitor, one
  * in-memory OSD, no manager, cephx keys made per run. Every file lives in `workDir`.
  */
-export async function startRadosgw(options: { workDir?: string } = {}): Promise<Radosgw> {
+export async function startRadosgw(options: RadosgwOptions = {}): Promise<Radosgw> {
   const workDir = options.workDir ?? (await mkdtemp(path.join(os.tmpdir(), 'oos-radosgw-')));
   await mkdir(workDir, { recursive: true });
   await requireFreeDisk(workDir);
-  const [monPort, rgwPort] = [await freePort(), await freePort()];
+  const [monPort, rgwPort, tlsPort] = [await freePort(), await freePort(), await freePort()];
   const conf = path.join(workDir, 'ceph.conf');
   const keyring = path.join(workDir, 'keyring');
   for (const dir of ['mon', 'osd', 'run', 'log']) await mkdir(path.join(workDir, dir), { recursive: true });
   const monAddress = `[v2:127.0.0.1:${monPort}]`;
   const fsid = randomUUID();
-  await writeFile(conf, cephConf(workDir, fsid, monAddress, rgwPort));
+  const tls = options.tls;
+  const frontend =
+    `beast endpoint=127.0.0.1:${rgwPort}` +
+    (tls
+      ? ` ssl_endpoint=127.0.0.1:${tlsPort} ssl_certificate=${tls.certPath} ssl_private_key=${tls.keyPath}`
+      : '');
+  await writeFile(conf, cephConf(workDir, fsid, monAddress, frontend));
 
   const ceph = (tool: string, ...args: string[]) => run(tool, ['-c', conf, ...args], { maxBuffer: 1 << 20 });
   const spawnDaemon = (tool: string, ...args: string[]) =>
@@ -111,6 +124,7 @@ export async function startRadosgw(options: { workDir?: string } = {}): Promise<
     };
     return {
       endpoint,
+      httpsEndpoint: tls ? `https://127.0.0.1:${tlsPort}` : undefined,
       ...user,
       region: 'us-east-1',
       workDir,
@@ -135,7 +149,7 @@ async function requireFreeDisk(dir: string): Promise<void> {
   if (bavail / blocks < 0.06) throw new Error(`Ceph needs more than 5% free disk where ${dir} is`);
 }
 
-function cephConf(dir: string, fsid: string, monAddress: string, rgwPort: number): string {
+function cephConf(dir: string, fsid: string, monAddress: string, frontend: string): string {
   return `[global]
 fsid = ${fsid}
 mon host = ${monAddress}
@@ -161,6 +175,6 @@ mon data = ${dir}/mon
 [osd.0]
 osd data = ${dir}/osd
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
+rgw frontends = ${frontend}
 `;
 }

@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { parseProviderSettings, type AwsS3Settings } from '@orthanc-object-storage/core';
 import type { Radosgw } from '@orthanc-object-storage/servers';
@@ -59,4 +62,28 @@ export function patterned(size: number, seed = 1): Buffer {
     data[i] = state & 0xff;
   }
   return data;
+}
+
+/** A self-signed certificate for 127.0.0.1 (its own CA), made with openssl in `dir`. */
+export async function selfSignedCertificate(dir: string): Promise<{ certPath: string; keyPath: string }> {
+  const certPath = path.join(dir, 'cert.pem');
+  const keyPath = path.join(dir, 'key.pem');
+  await promisify(execFile)('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    keyPath,
+    '-out',
+    certPath,
+  ]);
+  return { certPath, keyPath };
 }
