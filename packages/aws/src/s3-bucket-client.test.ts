@@ -125,6 +125,7 @@ describe('writes and reads', () => {
       const client = open({ RequestChecksumCalculation: mode });
       for (const [size, transfer] of [
         [0, false],
+        [0, true],
         [1000, false],
         [3 * MiB, true],
         [11 * MiB, false],
