@@ -71,7 +71,7 @@ async function startAwsBackend(
   }
   return {
     summary: 'the AWS S3 plugin, A1 client-side encryption, a local Ceph RGW S3 server',
-    objectsAt: `bucket "${BUCKET}" at ${rgw.endpoint} (S3, path-style; objects <uuid>.dcm.enc)`,
+    objectsAt: `bucket "${BUCKET}" at ${rgw.endpoint} (path-style; objects named <uuid>.dcm.enc, <uuid>.dcm.head.enc, ..., A1-encrypted; the RGW keeps them in memory)`,
     artifactPath,
     configuration: {
       AwsS3Storage: {
