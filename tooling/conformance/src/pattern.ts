@@ -67,3 +67,15 @@ export async function bufferOfStream(stream: Readable): Promise<Buffer> {
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
+
+/** Everything a stream yields, as one buffer: for small test objects only. */
+export async function readAll(stream: AsyncIterable<unknown>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+/** `size` bytes of the pattern for `seed` in one buffer: for small test objects only. */
+export function patternBuffer(size: number, seed = 1): Buffer {
+  return patternBytes(seed, 0, size);
+}

@@ -45,25 +45,6 @@ export async function createBuckets(rgw: Radosgw, ...buckets: string[]): Promise
   client.destroy();
 }
 
-export async function readAll(stream: AsyncIterable<unknown>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(chunks);
-}
-
-/** Deterministic bytes (xorshift), so a misplaced block is detected. */
-export function patterned(size: number, seed = 1): Buffer {
-  const data = Buffer.allocUnsafe(size);
-  let state = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    data[i] = state & 0xff;
-  }
-  return data;
-}
-
 /** A self-signed certificate for 127.0.0.1 (its own CA), made with openssl in `dir`. */
 export async function selfSignedCertificate(dir: string): Promise<{ certPath: string; keyPath: string }> {
   const certPath = path.join(dir, 'cert.pem');
@@ -87,3 +68,6 @@ export async function selfSignedCertificate(dir: string): Promise<{ certPath: st
   ]);
   return { certPath, keyPath };
 }
+
+// Test data helpers shared by every provider's tests.
+export { patternBuffer as patterned, readAll } from '@orthanc-object-storage/conformance';

@@ -31,25 +31,6 @@ export function azureSettings(overrides: Partial<AzureBlobSettings>): AzureBlobS
 
 export const quietLog = silentLogger;
 
-export async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-  return Buffer.concat(chunks);
-}
-
-/** Deterministic, non-repeating-per-block bytes so a misplaced block is detected. */
-export function patterned(size: number, seed = 1): Buffer {
-  const data = Buffer.allocUnsafe(size);
-  let state = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    data[i] = state & 0xff;
-  }
-  return data;
-}
-
 /** A stream yielding `data` in chunks of `chunkBytes` (not aligned with blocks). */
 export function chunked(data: Buffer, chunkBytes = 100_003): Readable {
   function* pieces() {
@@ -182,3 +163,6 @@ export function useManagedIdentityEndpoint(endpoint: TokenEndpoint): () => void 
     }
   };
 }
+
+// Test data helpers shared by every provider's tests.
+export { patternBuffer as patterned, readAll } from '@orthanc-object-storage/conformance';

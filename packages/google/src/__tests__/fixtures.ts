@@ -23,25 +23,6 @@ export function googleSettings(overrides: Partial<GoogleCloudSettings> = {}): Go
   };
 }
 
-export async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-  return Buffer.concat(chunks);
-}
-
-/** Deterministic bytes that differ at every offset, so a shifted or misplaced chunk is detected. */
-export function patterned(size: number, seed = 1): Buffer {
-  const data = Buffer.allocUnsafe(size);
-  let state = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    data[i] = state & 0xff;
-  }
-  return data;
-}
-
 /** A stream of `data` in small pieces, as a network body arrives. */
 export function bodyOf(data: Buffer, piece = 64 * 1024): Readable {
   return Readable.from(
@@ -100,3 +81,6 @@ export async function startFakeMetadataServer(
   if (address === null || typeof address === 'string') throw new Error('no address');
   return { host: `127.0.0.1:${address.port}`, paths, server };
 }
+
+// Test data helpers shared by every provider's tests.
+export { patternBuffer as patterned, readAll } from '@orthanc-object-storage/conformance';

@@ -1,3 +1,0 @@
-import { jestConfig } from '../../tooling/config/jest.config.base.js';
-
-export default jestConfig();
