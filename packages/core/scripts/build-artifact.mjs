@@ -3,7 +3,7 @@
 // compiled with the provider's identity) next to dist/plugin/gateway.mjs (the bundled gateway).
 // Run in the package directory: `oos-build-artifact --provider <aws|azure|google|filesystem>`.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -42,7 +42,12 @@ const PROVIDERS = {
 
 const ORTHANC_INCLUDE = '/usr/include/orthanc';
 const here = dirname(fileURLToPath(import.meta.url));
-const shimSource = resolve(here, '../native/shim.c');
+const nativeDir = resolve(here, '../native');
+/** Every C file of the shim, in a stable order (the headers sit next to them). */
+const shimSources = readdirSync(nativeDir)
+  .filter((name) => name.endsWith('.c'))
+  .sort()
+  .map((name) => join(nativeDir, name));
 
 /**
  * UMD builds whose factory require()s its own files defeat bundling (jsonc-parser's main).
@@ -101,7 +106,7 @@ function compilerArguments(identity, version, output) {
     ...Object.entries(defines).map(([key, value]) => `-D${key}=${cString(value)}`),
     '-o',
     output,
-    shimSource,
+    ...shimSources,
   ];
 }
 
@@ -165,7 +170,7 @@ async function main() {
   } catch (error) {
     rmSync(stagingDir, { recursive: true, force: true });
     fail(
-      `compiling ${shimSource} failed (${error.code === 'ENOENT' ? 'no C compiler: install gcc' : error.message})`,
+      `compiling ${nativeDir}/*.c failed (${error.code === 'ENOENT' ? 'no C compiler: install gcc' : error.message})`,
     );
   }
   for (const file of ['gateway.mjs', identity.library])

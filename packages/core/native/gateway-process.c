@@ -1,0 +1,603 @@
+/* The gateway process: spawn, handshake, log forwarding, restart with backoff, stop. */
+#define _GNU_SOURCE
+#include "gateway-process.h"
+
+#include "json-scan.h"
+#include "wire.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define STARTUP_TIMEOUT_MS 120000   /* first handshake (provider start-up may contact the cloud) */
+#define STOP_GRACE_MS 5000          /* after closing stdin, before SIGKILL */
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 5000
+#define HEALTHY_AFTER_MS 10000      /* a gateway alive that long resets the backoff */
+#define DEFAULT_CALL_TIMEOUT_MS 60000
+#define LOG_LINE_MAX 8192
+
+typedef enum { GW_STARTING, GW_READY, GW_FAILED, GW_STOPPED } gateway_state;
+
+typedef struct {
+  pid_t pid;
+  int stdin_fd;        /* our end of the socketpair: kept open for the gateway's whole life */
+  int stdout_fd;
+  int stderr_fd;
+  pthread_t output_thread;
+  int has_output_thread;
+  char *handshake;     /* first stdout line, once received */
+  int output_closed;   /* stdout reached EOF */
+} gateway_child;
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the fields below */
+static pthread_cond_t g_cond;
+static gateway_state g_state = GW_STOPPED;
+static unsigned g_generation;
+static int g_stopping;
+static gateway_child g_child = {.pid = -1, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
+static char g_failure[1024];
+static int g_range_reads;
+static int g_call_timeout_ms = DEFAULT_CALL_TIMEOUT_MS;
+
+static pthread_t g_supervisor;
+static int g_supervisor_running;
+static char *g_envelope;
+static size_t g_envelope_size;
+static char *g_node_executable;
+static char g_gateway_script[PATH_MAX];
+static char g_socket_dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static char g_socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+static void forward_log_line(int from_stdout, char *line) {
+  size_t length = strlen(line);
+  if (length > 0 && line[length - 1] == '\r') line[length - 1] = '\0';
+  if (line[0] == '\0') return;
+  if (!from_stdout && line[1] == '\t' && (line[0] == 'I' || line[0] == 'W' || line[0] == 'E')) {
+    log_level level = line[0] == 'I' ? LOG_INFO : line[0] == 'W' ? LOG_WARNING : LOG_ERROR;
+    log_message(level, "%s", line + 2);
+  } else {
+    /* Anything else on stderr (e.g. a Node crash trace) is worth seeing. */
+    log_message(from_stdout ? LOG_INFO : LOG_ERROR, "gateway: %s", line);
+  }
+}
+
+/* Reads the gateway's stdout (handshake, then info) and stderr (log lines) until both close. */
+static void *output_thread_main(void *arg) {
+  gateway_child *child = arg;
+  char buffers[2][LOG_LINE_MAX];
+  size_t used[2] = {0, 0};
+  int fds[2] = {child->stderr_fd, child->stdout_fd};
+  int open_count = 2;
+  int handshake_seen = 0;
+  while (open_count > 0) {
+    struct pollfd pfds[2] = {{.fd = fds[0], .events = POLLIN}, {.fd = fds[1], .events = POLLIN}};
+    if (poll(pfds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < 2; i++) { /* stderr first: warnings precede the handshake */
+      if (fds[i] < 0 || (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+      ssize_t n = read(fds[i], buffers[i] + used[i], LOG_LINE_MAX - 1 - used[i]);
+      if (n < 0 && errno == EINTR) continue;
+      int closed = n <= 0;
+      if (n > 0) used[i] += (size_t)n;
+      for (;;) {
+        char *newline = memchr(buffers[i], '\n', used[i]);
+        int full = used[i] == LOG_LINE_MAX - 1;
+        if (!newline && !(full || (closed && used[i] > 0))) break;
+        size_t line_length = newline ? (size_t)(newline - buffers[i]) : used[i];
+        buffers[i][line_length] = '\0';
+        if (i == 1 && !handshake_seen) {
+          handshake_seen = 1;
+          pthread_mutex_lock(&g_lock);
+          child->handshake = strdup(buffers[i]);
+          pthread_cond_broadcast(&g_cond);
+          pthread_mutex_unlock(&g_lock);
+        } else {
+          forward_log_line(i == 1, buffers[i]);
+        }
+        size_t consumed = newline ? line_length + 1 : line_length;
+        memmove(buffers[i], buffers[i] + consumed, used[i] - consumed);
+        used[i] -= consumed;
+      }
+      if (closed) {
+        close(fds[i]);
+        fds[i] = -1;
+        open_count--;
+        if (i == 1) {
+          pthread_mutex_lock(&g_lock);
+          child->output_closed = 1;
+          pthread_cond_broadcast(&g_cond);
+          pthread_mutex_unlock(&g_lock);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < 2; i++) {
+    if (fds[i] >= 0) close(fds[i]);
+  }
+  return NULL;
+}
+
+static void child_exec(int stdin_fd, int stdout_fd, int stderr_fd, int exec_error_fd, pid_t parent) {
+  /* Only async-signal-safe calls between fork and exec. */
+  sigset_t none;
+  sigemptyset(&none);
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof(dfl));
+  dfl.sa_handler = SIG_DFL;
+  for (int s = 1; s < NSIG; s++) sigaction(s, &dfl, NULL);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) _exit(127);
+  if (dup2(stdin_fd, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0) _exit(127);
+  if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    for (int fd = 3; fd < 65536; fd++) {
+      if (fd != exec_error_fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+  }
+  char *const argv[] = {g_node_executable, g_gateway_script, NULL};
+  execvp(g_node_executable, argv);
+  int error = errno;
+  ssize_t ignored = write(exec_error_fd, &error, sizeof(error));
+  (void)ignored;
+  _exit(127);
+}
+
+/* The socket's private directory must exist, be ours and be closed to others (mode 0700). */
+static int ensure_socket_dir(char *failure, size_t failure_size) {
+  struct stat info;
+  if (mkdir(g_socket_dir, 0700) != 0 && errno != EEXIST) {
+    snprintf(failure, failure_size, "cannot create %s: %s", g_socket_dir, strerror(errno));
+    return -1;
+  }
+  if (lstat(g_socket_dir, &info) != 0 || !S_ISDIR(info.st_mode) || info.st_uid != geteuid() ||
+      (info.st_mode & 0077) != 0) {
+    snprintf(failure, failure_size, "%s is not a private directory of this user (mode 0700)", g_socket_dir);
+    return -1;
+  }
+  return 0;
+}
+
+/* Starts a gateway and sends it the envelope. Fills `failure` on error. */
+static int spawn_gateway(gateway_child *child, char *failure, size_t failure_size) {
+  int stdin_pair[2], out_pipe[2], err_pipe[2], exec_pipe[2];
+  if (ensure_socket_dir(failure, failure_size) != 0) return -1;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, stdin_pair) != 0) goto fail_stdin;
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) goto fail_out;
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) goto fail_err;
+  if (pipe2(exec_pipe, O_CLOEXEC) != 0) goto fail_exec;
+
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid == 0) child_exec(stdin_pair[1], out_pipe[1], err_pipe[1], exec_pipe[1], parent);
+  int fork_error = errno;
+  close(stdin_pair[1]);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  close(exec_pipe[1]);
+  if (pid < 0) {
+    snprintf(failure, failure_size, "cannot start the gateway: fork: %s", strerror(fork_error));
+    close(exec_pipe[0]);
+    close(stdin_pair[0]);
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    return -1;
+  }
+  int exec_error = 0;
+  ssize_t n;
+  do n = read(exec_pipe[0], &exec_error, sizeof(exec_error));
+  while (n < 0 && errno == EINTR);
+  close(exec_pipe[0]);
+
+  pthread_mutex_lock(&g_lock);
+  child->pid = pid;
+  child->stdin_fd = stdin_pair[0];
+  child->stdout_fd = out_pipe[0];
+  child->stderr_fd = err_pipe[0];
+  child->has_output_thread = 0;
+  child->handshake = NULL;
+  child->output_closed = 0;
+  pthread_mutex_unlock(&g_lock);
+  if (n == (ssize_t)sizeof(exec_error)) {
+    snprintf(failure, failure_size,
+             "cannot execute the Node runtime \"%s\": %s (set \"NodeExecutable\" in the \"%s\" section)",
+             g_node_executable, strerror(exec_error), OOS_SECTION);
+    goto fail_output;
+  }
+  if (pthread_create(&child->output_thread, NULL, output_thread_main, child) != 0) {
+    snprintf(failure, failure_size, "cannot start the gateway's log thread");
+    goto fail_output;
+  }
+  child->has_output_thread = 1;
+
+  /* The envelope, length-prefixed (u32 LE): see src/gateway/envelope.ts. */
+  fcntl(child->stdin_fd, F_SETFL, fcntl(child->stdin_fd, F_GETFL) | O_NONBLOCK);
+  unsigned char length[4];
+  put_u32(length, (uint32_t)g_envelope_size);
+  struct iovec iov[2] = {{.iov_base = length, .iov_len = 4}, {.iov_base = g_envelope, .iov_len = g_envelope_size}};
+  int sent = send_all_iov(child->stdin_fd, iov, 2, now_ms() + STARTUP_TIMEOUT_MS);
+  if (sent != IO_OK) {
+    snprintf(failure, failure_size, "cannot send the configuration to the gateway: %s", io_describe(sent));
+    return -1;
+  }
+  return 0;
+
+fail_output: /* no log thread to close them; reap_gateway handles the rest */
+  close(child->stdout_fd);
+  close(child->stderr_fd);
+  child->stdout_fd = child->stderr_fd = -1;
+  return -1;
+fail_exec:
+  close(err_pipe[0]);
+  close(err_pipe[1]);
+fail_err:
+  close(out_pipe[0]);
+  close(out_pipe[1]);
+fail_out:
+  close(stdin_pair[0]);
+  close(stdin_pair[1]);
+fail_stdin:
+  snprintf(failure, failure_size, "cannot start the gateway: %s", strerror(errno));
+  return -1;
+}
+
+/* Waits for the handshake line. Returns 0 when ready. Called without g_lock held. */
+static int await_handshake(gateway_child *child, char *failure, size_t failure_size) {
+  struct timespec deadline = deadline_timespec(now_ms() + STARTUP_TIMEOUT_MS);
+  pthread_mutex_lock(&g_lock);
+  int timed_out = 0;
+  while (child->handshake == NULL && !child->output_closed && !g_stopping && !timed_out) {
+    timed_out = pthread_cond_timedwait(&g_cond, &g_lock, &deadline) == ETIMEDOUT;
+  }
+  char *line = child->handshake;
+  child->handshake = NULL;
+  int stopping = g_stopping;
+  pthread_mutex_unlock(&g_lock);
+
+  int result = -1;
+  char status[32] = "", message[900] = "";
+  if (stopping) {
+    snprintf(failure, failure_size, "Orthanc is stopping");
+  } else if (line == NULL) {
+    snprintf(failure, failure_size, timed_out ? "the gateway did not answer within %d s"
+                                              : "the gateway exited before its handshake (see its log above)",
+             STARTUP_TIMEOUT_MS / 1000);
+  } else if (json_member_string(line, "status", status, sizeof(status)) != 0) {
+    snprintf(failure, failure_size, "the gateway sent an invalid handshake");
+  } else if (strcmp(status, "ready") != 0) {
+    if (json_member_string(line, "message", message, sizeof(message)) != 0) strcpy(message, "unknown error");
+    snprintf(failure, failure_size, "%s", message);
+  } else {
+    const char *range = json_member(line, "rangeReads");
+    const char *timeout = json_member(line, "callTimeoutSeconds");
+    pthread_mutex_lock(&g_lock);
+    g_range_reads = range != NULL && strncmp(range, "true", 4) == 0;
+    if (timeout != NULL) {
+      double seconds = strtod(timeout, NULL);
+      if (seconds > 0 && seconds < 86400.0 * 7) g_call_timeout_ms = (int)(seconds * 1000);
+    }
+    pthread_mutex_unlock(&g_lock);
+    result = 0;
+  }
+  free(line);
+  return result;
+}
+
+/* EOF on its stdin makes the gateway exit. shutdown, not close: the supervisor owns the descriptor.
+ * Called with g_lock held. */
+static void end_stdin_locked(gateway_child *child) {
+  if (child->stdin_fd >= 0) shutdown(child->stdin_fd, SHUT_RDWR);
+}
+
+static void end_stdin(gateway_child *child) {
+  pthread_mutex_lock(&g_lock);
+  end_stdin_locked(child);
+  pthread_mutex_unlock(&g_lock);
+}
+
+/* Reaps the gateway (killing it after a grace period once stdin is closed) and its log thread. */
+static int reap_gateway(gateway_child *child, int close_stdin_first) {
+  int status = 0;
+  if (child->pid > 0) {
+    if (close_stdin_first) {
+      end_stdin(child);
+      int64_t deadline = now_ms() + STOP_GRACE_MS;
+      while (waitpid(child->pid, &status, WNOHANG) == 0) {
+        if (now_ms() >= deadline) {
+          kill(child->pid, SIGKILL);
+          waitpid(child->pid, &status, 0);
+          break;
+        }
+        usleep(20000);
+      }
+    } else {
+      /* ECHILD (children reaped elsewhere) is fine: the log thread's join below waits for exit. */
+      while (waitpid(child->pid, &status, 0) < 0 && errno == EINTR) {
+      }
+    }
+  }
+  /* EOF on stdin also stops a gateway that outlived its direct child (NodeExecutable being a
+   * wrapper script); it holds the output pipes, so this must come before the join. */
+  end_stdin(child);
+  if (child->has_output_thread) pthread_join(child->output_thread, NULL);
+  child->has_output_thread = 0;
+  pthread_mutex_lock(&g_lock);
+  if (child->stdin_fd >= 0) close(child->stdin_fd);
+  child->stdin_fd = child->stdout_fd = child->stderr_fd = -1;
+  child->pid = -1;
+  free(child->handshake);
+  child->handshake = NULL;
+  pthread_cond_broadcast(&g_cond);
+  pthread_mutex_unlock(&g_lock);
+  return status;
+}
+
+static void describe_exit(int status, char *out, size_t size) {
+  if (WIFSIGNALED(status)) snprintf(out, size, "killed by signal %d", WTERMSIG(status));
+  else snprintf(out, size, "exited with status %d", WEXITSTATUS(status));
+}
+
+/* Sleeps up to `ms` unless Orthanc stops. Returns nonzero when stopping. */
+static int backoff_sleep(int ms) {
+  struct timespec deadline = deadline_timespec(now_ms() + ms);
+  pthread_mutex_lock(&g_lock);
+  while (!g_stopping && pthread_cond_timedwait(&g_cond, &g_lock, &deadline) != ETIMEDOUT) {
+  }
+  int stopping = g_stopping;
+  pthread_mutex_unlock(&g_lock);
+  return stopping;
+}
+
+/* Starts the gateway, then restarts it with backoff whenever it dies, until Finalize.
+ * Lives as long as the plugin: PR_SET_PDEATHSIG fires when this thread ends. */
+static void *supervisor_main(void *unused) {
+  (void)unused;
+  int first = 1;
+  int backoff = BACKOFF_FIRST_MS;
+  for (;;) {
+    char failure[1024] = "";
+    int started = spawn_gateway(&g_child, failure, sizeof(failure)) == 0 &&
+                  await_handshake(&g_child, failure, sizeof(failure)) == 0;
+    if (started) {
+      int64_t started_at = now_ms();
+      pthread_mutex_lock(&g_lock);
+      g_state = GW_READY;
+      g_generation++;
+      pthread_cond_broadcast(&g_cond);
+      pthread_mutex_unlock(&g_lock);
+      if (!first) log_message(LOG_WARNING, "gateway restarted (pid %d)", (int)g_child.pid);
+      first = 0;
+      int status = reap_gateway(&g_child, 0);
+      pthread_mutex_lock(&g_lock);
+      int stopping = g_stopping;
+      if (!stopping) g_state = GW_STARTING;
+      g_generation++;
+      pthread_mutex_unlock(&g_lock);
+      wire_pool_drain();
+      if (stopping) break;
+      char how[64];
+      describe_exit(status, how, sizeof(how));
+      if (now_ms() - started_at >= HEALTHY_AFTER_MS) backoff = BACKOFF_FIRST_MS;
+      log_message(LOG_ERROR, "gateway %s; restarting in %d ms", how, backoff);
+    } else {
+      reap_gateway(&g_child, 1);
+      if (first) {
+        pthread_mutex_lock(&g_lock);
+        snprintf(g_failure, sizeof(g_failure), "%s", failure);
+        g_state = GW_FAILED;
+        pthread_cond_broadcast(&g_cond);
+        pthread_mutex_unlock(&g_lock);
+        break;
+      }
+      log_message(LOG_ERROR, "gateway restart failed: %s; retrying in %d ms", failure, backoff);
+    }
+    if (backoff_sleep(backoff)) break;
+    backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+  }
+  return NULL;
+}
+
+static int locate_gateway_script(void) {
+  Dl_info info;
+  if (dladdr((void *)&locate_gateway_script, &info) == 0 || info.dli_fname == NULL) return -1;
+  char path[PATH_MAX];
+  if (realpath(info.dli_fname, path) == NULL) snprintf(path, sizeof(path), "%s", info.dli_fname);
+  char *slash = strrchr(path, '/');
+  const char *dir = ".";
+  if (slash) {
+    *slash = '\0';
+    dir = path[0] ? path : "/";
+  }
+  int n = snprintf(g_gateway_script, sizeof(g_gateway_script), "%s/gateway.mjs", dir);
+  return n > 0 && (size_t)n < sizeof(g_gateway_script) ? 0 : -1;
+}
+
+static int make_socket_dir(void) {
+  const char *candidates[] = {getenv("TMPDIR"), "/tmp"};
+  for (size_t i = 0; i < 2; i++) {
+    const char *base = candidates[i];
+    if (base == NULL || base[0] == '\0') continue;
+    int n = snprintf(g_socket_dir, sizeof(g_socket_dir), "%s/orthanc-oos-XXXXXX", base);
+    /* The socket path must fit in sun_path. */
+    if (n <= 0 || (size_t)n + sizeof("/gateway.sock") > sizeof(g_socket_path)) continue;
+    if (mkdtemp(g_socket_dir) == NULL) continue; /* mkdtemp creates it with mode 0700 */
+    chmod(g_socket_dir, 0700);
+    memcpy(g_socket_path, g_socket_dir, (size_t)n);
+    memcpy(g_socket_path + n, "/gateway.sock", sizeof("/gateway.sock"));
+    return 0;
+  }
+  g_socket_dir[0] = '\0';
+  return -1;
+}
+
+static void release_resources(void) {
+  wire_pool_drain();
+  if (g_socket_path[0]) unlink(g_socket_path);
+  if (g_socket_dir[0]) rmdir(g_socket_dir);
+  g_socket_path[0] = g_socket_dir[0] = '\0';
+  if (g_envelope) {
+    explicit_bzero(g_envelope, g_envelope_size); /* holds the configuration, maybe secrets */
+    free(g_envelope);
+  }
+  g_envelope = NULL;
+  free(g_node_executable);
+  g_node_executable = NULL;
+}
+
+/* `text` as a JSON string literal; `out` holds 6 bytes per character and 3 more. */
+static int json_quote(const char *text, char *out, size_t capacity) {
+  if (strlen(text) > (capacity - 3) / 6) return -1;
+  *out++ = '"';
+  for (const unsigned char *s = (const unsigned char *)text; *s; s++) {
+    if (*s == '"' || *s == '\\') { *out++ = '\\'; *out++ = (char)*s; }
+    else if (*s < 0x20) out += sprintf(out, "\\u%04x", *s);
+    else *out++ = (char)*s;
+  }
+  memcpy(out, "\"", 2);
+  return 0;
+}
+
+/* {"socketPath":..,"section":..,"provider":..,"configuration":<Orthanc's JSON, raw>}, allocated
+ * once at its exact size: no stray copies of the configuration (maybe secrets) in freed memory. */
+static int build_envelope(const char *section, const char *configuration) {
+  static const char format[] = "{\"socketPath\":%s,\"section\":%s,\"provider\":\"%s\",\"configuration\":%s}";
+  char socket_path[sizeof(g_socket_path) * 6 + 3], section_name[256 * 6 + 3];
+  if (json_quote(g_socket_path, socket_path, sizeof(socket_path)) != 0 ||
+      json_quote(section, section_name, sizeof(section_name)) != 0)
+    return -1;
+  int length = snprintf(NULL, 0, format, socket_path, section_name, OOS_PROVIDER, configuration);
+  if (length < 0 || (g_envelope = malloc((size_t)length + 1)) == NULL) return -1;
+  g_envelope_size = (size_t)snprintf(g_envelope, (size_t)length + 1, format, socket_path, section_name,
+                                     OOS_PROVIDER, configuration);
+  return 0;
+}
+
+int gateway_prepare(const char *node_executable, const char *section, const char *configuration) {
+  g_node_executable = strdup(node_executable);
+  int ok = g_node_executable != NULL && locate_gateway_script() == 0;
+  if (ok && access(g_gateway_script, R_OK) != 0) {
+    log_message(LOG_ERROR, "cannot read the gateway %s: %s (it must sit next to the plugin library)",
+                g_gateway_script, strerror(errno));
+    ok = 0;
+  }
+  if (ok && make_socket_dir() != 0) {
+    log_message(LOG_ERROR, "cannot create a private directory for the gateway socket: %s", strerror(errno));
+    ok = 0;
+  }
+  if (ok && build_envelope(section, configuration) != 0) ok = 0;
+  if (ok) return 0;
+  release_resources();
+  return -1;
+}
+
+int gateway_start(int *range_reads, pid_t *pid) {
+  pthread_condattr_t attributes;
+  pthread_condattr_init(&attributes);
+  pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+  pthread_cond_init(&g_cond, &attributes);
+  pthread_condattr_destroy(&attributes);
+
+  g_stopping = 0;
+  g_state = GW_STARTING;
+  sigset_t all, previous;
+  sigfillset(&all);
+  /* Our threads take no signals: Orthanc's own threads keep handling them. */
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  int rc = pthread_create(&g_supervisor, NULL, supervisor_main, NULL);
+  pthread_sigmask(SIG_SETMASK, &previous, NULL);
+  if (rc != 0) {
+    log_message(LOG_ERROR, "cannot start the supervisor thread");
+    release_resources();
+    return -1;
+  }
+  g_supervisor_running = 1;
+
+  pthread_mutex_lock(&g_lock);
+  while (g_state == GW_STARTING) pthread_cond_wait(&g_cond, &g_lock);
+  int failed = g_state == GW_FAILED;
+  *range_reads = g_range_reads;
+  *pid = g_child.pid;
+  pthread_mutex_unlock(&g_lock);
+
+  if (failed) {
+    log_message(LOG_ERROR, "%s", g_failure);
+    pthread_join(g_supervisor, NULL);
+    g_supervisor_running = 0;
+    release_resources();
+    return -1;
+  }
+  return 0;
+}
+
+void gateway_stop(void) {
+  if (!g_supervisor_running) return;
+  log_message(LOG_WARNING, "stopping the gateway");
+  pthread_mutex_lock(&g_lock);
+  g_stopping = 1;
+  g_state = GW_STOPPED;
+  pid_t pid = g_child.pid;
+  end_stdin_locked(&g_child);
+  pthread_cond_broadcast(&g_cond);
+  pthread_mutex_unlock(&g_lock);
+
+  /* The supervisor reaps the gateway; kill it if it does not exit within the grace period. */
+  struct timespec limit = deadline_timespec(now_ms() + STOP_GRACE_MS);
+  pthread_mutex_lock(&g_lock);
+  while (g_child.pid == pid && pid > 0) {
+    if (pthread_cond_timedwait(&g_cond, &g_lock, &limit) == ETIMEDOUT) {
+      if (g_child.pid == pid) kill(pid, SIGKILL);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&g_lock);
+  pthread_join(g_supervisor, NULL);
+  g_supervisor_running = 0;
+  release_resources();
+}
+
+int gateway_await_ready(int64_t deadline_ms, unsigned *generation) {
+  struct timespec deadline = deadline_timespec(deadline_ms);
+  pthread_mutex_lock(&g_lock);
+  while (g_state == GW_STARTING && !g_stopping) {
+    if (pthread_cond_timedwait(&g_cond, &g_lock, &deadline) == ETIMEDOUT) break;
+  }
+  int ready = g_state == GW_READY && !g_stopping;
+  *generation = g_generation;
+  pthread_mutex_unlock(&g_lock);
+  return ready;
+}
+
+int gateway_is_current(unsigned generation) {
+  pthread_mutex_lock(&g_lock);
+  int current = g_state == GW_READY && generation == g_generation;
+  pthread_mutex_unlock(&g_lock);
+  return current;
+}
+
+int64_t gateway_call_timeout_ms(void) {
+  pthread_mutex_lock(&g_lock);
+  int64_t timeout_ms = g_call_timeout_ms;
+  pthread_mutex_unlock(&g_lock);
+  return timeout_ms;
+}
+
+/* The path is set before the supervisor starts and cleared after it stops: read without g_lock. */
+void gateway_socket_address(struct sockaddr_un *address) {
+  memset(address, 0, sizeof(*address));
+  address->sun_family = AF_UNIX;
+  memcpy(address->sun_path, g_socket_path, sizeof(address->sun_path));
+}

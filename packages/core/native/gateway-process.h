@@ -1,0 +1,39 @@
+/*
+ * The gateway process: started at initialization with the configuration on a private
+ * socketpair (never argv), restarted with backoff when it dies, stopped at finalization.
+ */
+#ifndef OOS_GATEWAY_PROCESS_H
+#define OOS_GATEWAY_PROCESS_H
+
+#include "shim.h"
+
+#include <sys/types.h>
+#include <sys/un.h>
+
+#pragma GCC visibility push(hidden)
+
+/* Finds gateway.mjs next to this library, creates the socket's private directory and the
+ * configuration envelope. Returns -1 (logged when a reason is known, nothing kept) on failure. */
+int gateway_prepare(const char *node_executable, const char *section, const char *configuration);
+
+/* Starts the supervisor and waits for the first handshake. Returns -1 (logged, everything
+ * released) when the gateway cannot start or rejects the configuration. */
+int gateway_start(int *range_reads, pid_t *pid);
+
+/* Stops the gateway and the supervisor and releases everything. Nothing when not started. */
+void gateway_stop(void);
+
+/* Waits, until the deadline, while the gateway is (re)starting. Returns 1 when it is ready, with
+ * its generation (which changes whenever it starts or dies). */
+int gateway_await_ready(int64_t deadline_ms, unsigned *generation);
+
+/* Whether the gateway of that generation is still the one running. */
+int gateway_is_current(unsigned generation);
+
+int64_t gateway_call_timeout_ms(void);
+
+void gateway_socket_address(struct sockaddr_un *address);
+
+#pragma GCC visibility pop
+
+#endif

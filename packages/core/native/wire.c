@@ -1,0 +1,356 @@
+/* The shim's side of the wire protocol: see wire.h. */
+#include "wire.h"
+
+#include "gateway-process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Mirrored in src/gateway/protocol.ts. */
+
+/* magic[4] op u8 reserved u8 uuidLength u16 contentType u32 reserved u32 offset u64 size u64 */
+#define REQUEST_HEADER_SIZE 32
+/* magic[4] status u8 reserved u8 messageLength u16 size u64 */
+#define RESPONSE_HEADER_SIZE 16
+#define MAX_UUID_LENGTH 128
+
+static const unsigned char REQUEST_MAGIC[4] = {'O', 'S', 'Q', '1'};
+static const unsigned char RESPONSE_MAGIC[4] = {'O', 'S', 'R', '1'};
+
+enum { ST_OK = 0, ST_NOT_FOUND = 1, ST_RANGE = 2, ST_INTEGRITY = 3, ST_BAD_REQUEST = 4, ST_FAILED = 5 };
+
+#define POOL_CAPACITY 64
+
+typedef struct {
+  int fd;
+  unsigned generation;
+} pooled_connection;
+
+static pthread_mutex_t g_pool_lock = PTHREAD_MUTEX_INITIALIZER; /* only around the free list */
+static pooled_connection g_pool[POOL_CAPACITY];
+static int g_pool_count;
+
+static void put_u16(unsigned char *p, uint16_t v) {
+  p[0] = (unsigned char)v;
+  p[1] = (unsigned char)(v >> 8);
+}
+
+void put_u32(unsigned char *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint16_t get_u16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+static uint64_t get_u64(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+
+/* ---- Deadline-bounded I/O ---------------------------------------------------------------- */
+
+const char *io_describe(int result) {
+  switch (result) {
+    case IO_TIMEOUT: return "timed out";
+    case IO_CLOSED: return "connection closed by the gateway";
+    default: return "connection error";
+  }
+}
+
+static int wait_fd(int fd, short events, int64_t deadline_ms) {
+  for (;;) {
+    int64_t left = deadline_ms - now_ms();
+    if (left <= 0) return IO_TIMEOUT;
+    struct pollfd pfd = {.fd = fd, .events = events};
+    int n = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
+    if (n > 0) return IO_OK;
+    if (n < 0 && errno != EINTR) return IO_ERROR;
+  }
+}
+
+int send_all_iov(int fd, struct iovec *iov, int count, int64_t deadline_ms) {
+  while (count > 0) {
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)count};
+    ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        int w = wait_fd(fd, POLLOUT, deadline_ms);
+        if (w != IO_OK) return w;
+        continue;
+      }
+      return errno == EPIPE || errno == ECONNRESET ? IO_CLOSED : IO_ERROR;
+    }
+    size_t sent = (size_t)n;
+    while (count > 0 && sent >= iov->iov_len) {
+      sent -= iov->iov_len;
+      iov++;
+      count--;
+    }
+    if (count > 0) {
+      iov->iov_base = (char *)iov->iov_base + sent;
+      iov->iov_len -= sent;
+    }
+  }
+  return IO_OK;
+}
+
+static int recv_all(int fd, void *data, size_t size, int64_t deadline_ms) {
+  char *p = data;
+  while (size > 0) {
+    size_t chunk = size > (1u << 30) ? (1u << 30) : size;
+    ssize_t n = recv(fd, p, chunk, MSG_DONTWAIT);
+    if (n > 0) {
+      p += n;
+      size -= (size_t)n;
+    } else if (n == 0) {
+      return IO_CLOSED;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      int w = wait_fd(fd, POLLIN, deadline_ms);
+      if (w != IO_OK) return w;
+    } else if (errno != EINTR) {
+      return errno == ECONNRESET ? IO_CLOSED : IO_ERROR;
+    }
+  }
+  return IO_OK;
+}
+
+/* ---- Connections ------------------------------------------------------------------------- */
+
+void wire_pool_drain(void) {
+  pthread_mutex_lock(&g_pool_lock);
+  for (int i = 0; i < g_pool_count; i++) close(g_pool[i].fd);
+  g_pool_count = 0;
+  pthread_mutex_unlock(&g_pool_lock);
+}
+
+typedef struct {
+  int fd;
+  unsigned generation;
+  int reused;
+} connection;
+
+/* Waits (bounded) for a ready gateway and returns a pooled or new connection. */
+static int connection_acquire(connection *c, int allow_pooled, int64_t deadline_ms, char *failure, size_t size) {
+  unsigned generation;
+  if (!gateway_await_ready(deadline_ms, &generation)) {
+    snprintf(failure, size, "the gateway is not running (being restarted or stopped)");
+    return -1;
+  }
+
+  c->fd = -1;
+  c->generation = generation;
+  c->reused = 0;
+  if (allow_pooled) {
+    pthread_mutex_lock(&g_pool_lock);
+    while (g_pool_count > 0 && c->fd < 0) {
+      pooled_connection p = g_pool[--g_pool_count];
+      if (p.generation == generation) c->fd = p.fd;
+      else close(p.fd);
+    }
+    pthread_mutex_unlock(&g_pool_lock);
+    if (c->fd >= 0) {
+      c->reused = 1;
+      return 0;
+    }
+  }
+
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    snprintf(failure, size, "cannot create a socket: %s", strerror(errno));
+    return -1;
+  }
+  int64_t left = deadline_ms - now_ms();
+  struct timeval tv = {.tv_sec = left > 0 ? left / 1000 : 0, .tv_usec = left > 0 ? (left % 1000) * 1000 : 1000};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  struct sockaddr_un address;
+  gateway_socket_address(&address);
+  int rc;
+  do rc = connect(fd, (struct sockaddr *)&address, sizeof(address));
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    snprintf(failure, size, "cannot connect to the gateway: %s", strerror(errno));
+    close(fd);
+    return -1;
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  c->fd = fd;
+  return 0;
+}
+
+static void connection_release(connection *c, int reusable) {
+  if (c->fd < 0) return;
+  if (reusable && gateway_is_current(c->generation)) {
+    pthread_mutex_lock(&g_pool_lock);
+    if (g_pool_count < POOL_CAPACITY) {
+      g_pool[g_pool_count].fd = c->fd;
+      g_pool[g_pool_count].generation = c->generation;
+      g_pool_count++;
+      c->fd = -1;
+    }
+    pthread_mutex_unlock(&g_pool_lock);
+  }
+  if (c->fd >= 0) close(c->fd);
+  c->fd = -1;
+}
+
+/* ---- Calls ------------------------------------------------------------------------------- */
+
+typedef struct {
+  int io;              /* io_result of the transport */
+  int answered;        /* a response byte arrived: the request must not be retried */
+  int status;          /* gateway status when io == IO_OK */
+  char message[1024];
+} call_outcome;
+
+/* Reads a response header and its message. */
+static int read_response_header(int fd, call_outcome *out, uint64_t *size, int64_t deadline_ms) {
+  unsigned char header[RESPONSE_HEADER_SIZE];
+  int r = recv_all(fd, header, sizeof(header), deadline_ms);
+  if (r != IO_OK) return r;
+  out->answered = 1;
+  if (memcmp(header, RESPONSE_MAGIC, 4) != 0) return IO_ERROR;
+  out->status = header[4];
+  *size = get_u64(header + 8);
+  size_t message_length = get_u16(header + 6);
+  size_t kept = message_length < sizeof(out->message) - 1 ? message_length : sizeof(out->message) - 1;
+  r = recv_all(fd, out->message, kept, deadline_ms);
+  if (r != IO_OK) return r;
+  out->message[kept] = '\0';
+  char discard[256];
+  for (size_t left = message_length - kept; left > 0;) {
+    size_t n = left < sizeof(discard) ? left : sizeof(discard);
+    r = recv_all(fd, discard, n, deadline_ms);
+    if (r != IO_OK) return r;
+    left -= n;
+  }
+  return IO_OK;
+}
+
+static void call_once(connection *c, const call_request *request, call_outcome *out, int64_t deadline_ms) {
+  out->answered = 0;
+  out->status = ST_FAILED;
+  out->message[0] = '\0';
+  size_t uuid_length = strlen(request->uuid);
+  unsigned char header[REQUEST_HEADER_SIZE] = {0};
+  memcpy(header, REQUEST_MAGIC, 4);
+  header[4] = (unsigned char)request->op;
+  put_u16(header + 6, (uint16_t)uuid_length);
+  put_u32(header + 8, (uint32_t)request->type);
+  put_u64(header + 16, request->offset);
+  put_u64(header + 24, request->size);
+  struct iovec iov[3] = {
+      {.iov_base = header, .iov_len = sizeof(header)},
+      {.iov_base = (void *)request->uuid, .iov_len = uuid_length},
+      {.iov_base = (void *)request->body, .iov_len = request->op == OP_CREATE ? request->size : 0},
+  };
+  out->io = send_all_iov(c->fd, iov, request->op == OP_CREATE && request->size > 0 ? 3 : 2, deadline_ms);
+  if (out->io != IO_OK) return;
+
+  uint64_t size = 0;
+  out->io = read_response_header(c->fd, out, &size, deadline_ms);
+  if (out->io != IO_OK || out->status != ST_OK) return;
+  if (request->op != OP_READ_WHOLE && request->op != OP_READ_RANGE) return;
+
+  OrthancPluginMemoryBuffer64 *target = request->target;
+  if (request->op == OP_READ_RANGE) {
+    if (size != target->size) {
+      out->io = IO_ERROR;
+      snprintf(out->message, sizeof(out->message), "the gateway announced %llu bytes for a range of %llu",
+               (unsigned long long)size, (unsigned long long)target->size);
+      return;
+    }
+  } else {
+    if (size > (uint64_t)SIZE_MAX / 2) {
+      out->io = IO_ERROR;
+      snprintf(out->message, sizeof(out->message), "object size %llu is too large", (unsigned long long)size);
+      return;
+    }
+    if (OrthancPluginCreateMemoryBuffer64(plugin_context(), target, size) != OrthancPluginErrorCode_Success) {
+      out->io = IO_ERROR;
+      out->status = -1; /* marks an allocation failure */
+      snprintf(out->message, sizeof(out->message), "cannot allocate %llu bytes", (unsigned long long)size);
+      target->data = NULL;
+      target->size = 0;
+      return;
+    }
+  }
+  out->io = recv_all(c->fd, target->data, size, deadline_ms);
+  uint64_t trailer_size = 0;
+  if (out->io == IO_OK) out->io = read_response_header(c->fd, out, &trailer_size, deadline_ms);
+  if (out->io == IO_OK && out->status == ST_OK) return;
+  if (request->op == OP_READ_WHOLE) {
+    OrthancPluginFreeMemoryBuffer64(plugin_context(), target);
+    target->data = NULL;
+    target->size = 0;
+  }
+}
+
+static const char *operation_name(int op) {
+  switch (op) {
+    case OP_CREATE: return "creating";
+    case OP_READ_WHOLE: return "reading";
+    case OP_READ_RANGE: return "reading a range of";
+    default: return "removing";
+  }
+}
+
+OrthancPluginErrorCode wire_call(const call_request *request) {
+  if (strlen(request->uuid) > MAX_UUID_LENGTH) {
+    log_message(LOG_ERROR, "error while %s object: invalid uuid", operation_name(request->op));
+    return OrthancPluginErrorCode_ParameterOutOfRange;
+  }
+  int64_t timeout_ms = gateway_call_timeout_ms();
+  int64_t deadline = now_ms() + timeout_ms;
+  call_outcome outcome;
+  char failure[256];
+  for (int attempt = 0;; attempt++) {
+    connection c;
+    if (connection_acquire(&c, attempt == 0, deadline, failure, sizeof(failure)) != 0) {
+      log_message(LOG_ERROR, "error while %s object %s: %s", operation_name(request->op), request->uuid, failure);
+      return OrthancPluginErrorCode_StorageAreaPlugin;
+    }
+    call_once(&c, request, &outcome, deadline);
+    int clean = outcome.io == IO_OK;
+    connection_release(&c, clean);
+    /* A pooled connection may be stale (gateway restarted): retry once on a fresh one. */
+    if (!clean && !outcome.answered && c.reused && attempt == 0) continue;
+    break;
+  }
+  if (outcome.io == IO_OK && outcome.status == ST_OK) return OrthancPluginErrorCode_Success;
+
+  if (outcome.io != IO_OK) {
+    if (outcome.status == -1) {
+      log_message(LOG_ERROR, "error while reading object %s: %s", request->uuid, outcome.message);
+      return OrthancPluginErrorCode_NotEnoughMemory;
+    }
+    if (outcome.io == IO_TIMEOUT) {
+      log_message(LOG_ERROR, "error while %s object %s: timed out after %lld s (GatewayCallTimeout)",
+                  operation_name(request->op), request->uuid, (long long)(timeout_ms / 1000));
+    } else {
+      log_message(LOG_ERROR, "error while %s object %s: %s%s%s", operation_name(request->op), request->uuid,
+                  io_describe(outcome.io), outcome.message[0] ? ": " : "", outcome.message);
+    }
+    return OrthancPluginErrorCode_StorageAreaPlugin;
+  }
+  log_message(LOG_ERROR, "error while %s object %s: %s", operation_name(request->op), request->uuid,
+              outcome.message[0] ? outcome.message : "unknown gateway error");
+  switch (outcome.status) {
+    case ST_NOT_FOUND: return OrthancPluginErrorCode_UnknownResource;
+    case ST_RANGE: return OrthancPluginErrorCode_BadRange;
+    case ST_BAD_REQUEST: return OrthancPluginErrorCode_ParameterOutOfRange;
+    default: return OrthancPluginErrorCode_StorageAreaPlugin;
+  }
+}
+
