@@ -1,4 +1,4 @@
-// Wire protocol between the native shim (native/shim.c) and the gateway, over a Unix socket.
+// Wire protocol between the native shim (native/wire.c) and the gateway, over a Unix socket.
 // Little-endian, one request at a time per connection:
 //   request  = header(32) uuid body(size bytes, create only)
 //   response = header(16) message
