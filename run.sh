@@ -21,12 +21,19 @@ install_debian_packages() {
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "Installing Debian packages: ${missing[*]}"
-  # Keep Debian's orthanc service from starting: tests and the demo start their own Orthanc.
+  # Keep Debian's orthanc service from starting (tests and the demo start their own Orthanc);
+  # the policy file is ours only for the duration of the install.
+  local own_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     as_root sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+    own_policy=1
   fi
-  as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  local status=0
+  as_root apt-get update -q &&
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+    status=$?
+  [ "$own_policy" -eq 1 ] && as_root rm -f /usr/sbin/policy-rc.d
+  return "$status"
 }
 
 install_pnpm() {
