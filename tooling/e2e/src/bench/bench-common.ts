@@ -1,0 +1,68 @@
+// Helpers shared by the e2e benchmarks: rates, medians and the re-issuable DICOM workload.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { sharedDicomCorpus } from '../harness/dicom/corpus.js';
+import { prepareReissuable, type ReissuableFile } from '../harness/dicom/reuid.js';
+import { newUid, writeSyntheticInstance } from '../harness/dicom/synthetic.js';
+
+export interface Measurement {
+  readonly instances: number;
+  readonly bytes: number;
+  readonly seconds: number;
+  readonly instancesPerSecond: number;
+  readonly mebibytesPerSecond: number;
+}
+
+export function measurement(instances: number, bytes: number, seconds: number): Measurement {
+  return {
+    instances,
+    bytes,
+    seconds: round(seconds, 3),
+    instancesPerSecond: round(instances / seconds, 1),
+    mebibytesPerSecond: round(bytes / 1048576 / seconds, 1),
+  };
+}
+
+export function round(value: number, digits: number): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Real DICOM from ../shared/dicom that can be re-issued under fresh UIDs; generated CT-like slices otherwise. */
+export async function benchTemplates(workDir: string): Promise<{ files: ReissuableFile[]; source: string }> {
+  const shared = (await sharedDicomCorpus())
+    .map((c) => prepareReissuable(c.file))
+    .filter((t) => t !== undefined);
+  if (shared.length > 0)
+    return { files: shared, source: 'real DICOM from ../shared/dicom (explicit VR little endian files)' };
+  const dir = path.join(workDir, 'templates');
+  mkdirSync(dir, { recursive: true });
+  const files: ReissuableFile[] = [];
+  for (let i = 0; i < 8; i++) {
+    const uid = newUid();
+    const written = await writeSyntheticInstance(
+      {
+        patientId: 'BENCH',
+        patientName: 'BENCH^CT',
+        studyInstanceUid: uid + '.1',
+        seriesInstanceUid: uid + '.2',
+        sopInstanceUid: uid + '.3',
+        seriesNumber: 1,
+        instanceNumber: i + 1,
+        rows: 512,
+        columns: 512,
+        bitsAllocated: 16,
+        seed: i,
+      },
+      path.join(dir, `${i}.dcm`),
+    );
+    files.push(prepareReissuable(written.file)!);
+  }
+  return { files, source: 'generated 512x512 16-bit slices (../shared/dicom absent)' };
+}
