@@ -2,3 +2,4 @@ export * from './process.js';
 export * from './azurite.js';
 export * from './gcs-emulator.js';
 export * from './radosgw.js';
+export * from './tls.js';

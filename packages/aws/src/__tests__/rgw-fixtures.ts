@@ -1,6 +1,3 @@
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { parseProviderSettings, type AwsS3Settings } from '@orthanc-object-storage/core';
 import type { Radosgw } from '@orthanc-object-storage/servers';
@@ -45,29 +42,6 @@ export async function createBuckets(rgw: Radosgw, ...buckets: string[]): Promise
   client.destroy();
 }
 
-/** A self-signed certificate for 127.0.0.1 (its own CA), made with openssl in `dir`. */
-export async function selfSignedCertificate(dir: string): Promise<{ certPath: string; keyPath: string }> {
-  const certPath = path.join(dir, 'cert.pem');
-  const keyPath = path.join(dir, 'key.pem');
-  await promisify(execFile)('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-    '-keyout',
-    keyPath,
-    '-out',
-    certPath,
-  ]);
-  return { certPath, keyPath };
-}
-
 // Test data helpers shared by every provider's tests.
 export { patternBuffer as patterned, readAll } from '@orthanc-object-storage/conformance';
+export { selfSignedCertificate } from '@orthanc-object-storage/servers';

@@ -1,8 +1,5 @@
-import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { once } from 'node:events';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
 import type { AzureBlobSettings } from '@orthanc-object-storage/core';
 import { silentLogger } from '@orthanc-object-storage/core';
@@ -38,30 +35,6 @@ export function chunked(data: Buffer, chunkBytes = 100_003): Readable {
       yield data.subarray(offset, offset + chunkBytes);
   }
   return Readable.from(pieces());
-}
-
-/** A self-signed certificate for 127.0.0.1, made with openssl in `dir`. */
-export async function selfSignedCertificate(dir: string): Promise<{ certPath: string; keyPath: string }> {
-  const certPath = path.join(dir, 'cert.pem');
-  const keyPath = path.join(dir, 'key.pem');
-  await promisify(execFile)('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    keyPath,
-    '-out',
-    certPath,
-    '-days',
-    '2',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-  ]);
-  return { certPath, keyPath };
 }
 
 /** An unsigned JWT as Azure AD would issue for storage; Azurite's "basic" OAuth checks these claims. */
@@ -166,3 +139,4 @@ export function useManagedIdentityEndpoint(endpoint: TokenEndpoint): () => void 
 
 // Test data helpers shared by every provider's tests.
 export { patternBuffer as patterned, readAll } from '@orthanc-object-storage/conformance';
+export { selfSignedCertificate } from '@orthanc-object-storage/servers';
