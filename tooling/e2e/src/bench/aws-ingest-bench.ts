@@ -22,7 +22,7 @@ import { reissue, type ReissuableFile } from '../harness/dicom/reuid.js';
 import { OrthancServer } from '../harness/orthanc.js';
 import { mapConcurrent } from '../harness/parallel.js';
 import { artifactDir, nodeExecutable, repoRoot } from '../harness/repo.js';
-import { benchTemplates, measurement, median, round, type Measurement } from './bench-common.js';
+import { benchTemplates, measurement, median, round, type Measurement, machineInfo } from './bench-common.js';
 
 const CLIENTS = 4;
 const COPIES = Number(process.env['OOS_BENCH_COPIES'] ?? 20);
@@ -221,11 +221,7 @@ async function main(): Promise<void> {
     const report = {
       benchmark: 'aws-ingest',
       date: new Date().toISOString(),
-      machine: {
-        cpus: os.cpus().length,
-        node: process.version,
-        platform: `${os.platform()} ${os.release()}`,
-      },
+      machine: machineInfo(),
       server: 'Ceph RGW (Debian radosgw, memstore OSD) on 127.0.0.1, one instance for the whole run',
       workload: {
         source,

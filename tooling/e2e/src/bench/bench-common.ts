@@ -1,3 +1,4 @@
+import os from 'node:os';
 // Helpers shared by the e2e benchmarks: rates, medians and the re-issuable DICOM workload.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -65,4 +66,9 @@ export async function benchTemplates(workDir: string): Promise<{ files: Reissuab
     files.push(prepareReissuable(written.file)!);
   }
   return { files, source: 'generated 512x512 16-bit slices (../shared/dicom absent)' };
+}
+
+/** What a benchmark ran on, for its JSON report. */
+export function machineInfo(): { cpus: number; node: string; platform: string } {
+  return { cpus: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.release()}` };
 }

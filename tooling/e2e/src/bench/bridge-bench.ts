@@ -13,7 +13,7 @@ import { reissue, type ReissuableFile } from '../harness/dicom/reuid.js';
 import { OrthancServer, type OrthancConfiguration } from '../harness/orthanc.js';
 import { mapConcurrent } from '../harness/parallel.js';
 import { nodeExecutable, repoRoot } from '../harness/repo.js';
-import { benchTemplates, measurement, median, round, type Measurement } from './bench-common.js';
+import { benchTemplates, measurement, median, round, type Measurement, machineInfo } from './bench-common.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -164,11 +164,7 @@ async function main(): Promise<void> {
     const report = {
       benchmark: 'bridge',
       date: new Date().toISOString(),
-      machine: {
-        cpus: os.cpus().length,
-        node: process.version,
-        platform: `${os.platform()} ${os.release()}`,
-      },
+      machine: machineInfo(),
       workload: {
         source,
         templates: files.length,
