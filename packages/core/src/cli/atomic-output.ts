@@ -12,11 +12,7 @@ let signalsHooked = false;
 function hookSignals(): void {
   if (signalsHooked) return;
   signalsHooked = true;
-  for (const [signal, code] of [
-    ['SIGINT', 130],
-    ['SIGTERM', 143],
-    ['SIGHUP', 129],
-  ] as const) {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
       for (const path of pending) {
         try {
@@ -26,7 +22,9 @@ function hookSignals(): void {
         }
       }
       process.stderr.write(`orthanc-object-storage: interrupted by ${signal}; no output written\n`);
-      process.exit(code);
+      // Re-raise with the default action (the `once` listener is gone): the conventional status,
+      // and no wait for a thread-pool read blocked on a pipe or FIFO, which process.exit() would hang on.
+      process.kill(process.pid, signal);
     });
   }
 }
