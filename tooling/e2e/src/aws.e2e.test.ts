@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { startRadosgw, type Radosgw } from '@orthanc-object-storage/servers';
+import { startRadosgw, type Radosgw, rgwClientConfig } from '@orthanc-object-storage/servers';
 import type { BackendStore, E2EBackend, MasterKeyFile } from './backends/backend.js';
 import { artifactDir } from './harness/repo.js';
 import { describeEndToEnd } from './suite.js';
@@ -94,14 +94,7 @@ function awsBackend(): E2EBackend {
         throw new Error(`${ARTIFACT} is missing: build it first (cd packages/aws && pnpm build)`);
       }
       rgw = await startRadosgw({ workDir: path.join(workDir, 'radosgw') });
-      s3 = new S3Client({
-        region: rgw.region,
-        endpoint: rgw.endpoint,
-        forcePathStyle: true,
-        credentials: { accessKeyId: rgw.accessKey, secretAccessKey: rgw.secretKey },
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      });
+      s3 = new S3Client(rgwClientConfig(rgw));
     },
     async tearDown() {
       s3?.destroy();

@@ -178,3 +178,18 @@ osd data = ${dir}/osd
 rgw frontends = ${frontend}
 `;
 }
+
+/**
+ * Settings for a plain AWS SDK `S3Client` on this RGW: path style, and checksums only when
+ * required (RGW 16 refuses aws-chunked uploads).
+ */
+export function rgwClientConfig(rgw: Radosgw) {
+  return {
+    region: rgw.region,
+    endpoint: rgw.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: rgw.accessKey, secretAccessKey: rgw.secretKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED' as const,
+    responseChecksumValidation: 'WHEN_REQUIRED' as const,
+  };
+}

@@ -1,6 +1,7 @@
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { parseProviderSettings, type AwsS3Settings } from '@orthanc-object-storage/core';
 import type { Radosgw } from '@orthanc-object-storage/servers';
+import { rgwClientConfig } from '@orthanc-object-storage/servers';
 
 /** `AwsS3Storage` settings for the test RGW, through the real configuration parser. */
 export function rgwSettings(
@@ -26,14 +27,7 @@ export function rgwSettings(
 
 /** A plain SDK client, to look at what the server really stores. */
 export function rawClient(rgw: Radosgw): S3Client {
-  return new S3Client({
-    region: rgw.region,
-    endpoint: rgw.endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: rgw.accessKey, secretAccessKey: rgw.secretKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  return new S3Client(rgwClientConfig(rgw));
 }
 
 export async function createBuckets(rgw: Radosgw, ...buckets: string[]): Promise<void> {

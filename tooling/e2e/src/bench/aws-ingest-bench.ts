@@ -22,7 +22,15 @@ import { reissue, type ReissuableFile } from '../harness/dicom/reuid.js';
 import { OrthancServer } from '../harness/orthanc.js';
 import { mapConcurrent } from '../harness/parallel.js';
 import { artifactDir, nodeExecutable, repoRoot } from '../harness/repo.js';
-import { benchTemplates, measurement, median, round, type Measurement, machineInfo } from './bench-common.js';
+import {
+  benchTemplates,
+  measurement,
+  median,
+  round,
+  type Measurement,
+  machineInfo,
+  workloadReport,
+} from './bench-common.js';
 
 const CLIENTS = 4;
 const COPIES = Number(process.env['OOS_BENCH_COPIES'] ?? 20);
@@ -223,17 +231,14 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: machineInfo(),
       server: 'Ceph RGW (Debian radosgw, memstore OSD) on 127.0.0.1, one instance for the whole run',
-      workload: {
-        source,
-        templates: files.length,
-        instancesPerRun: files.length * COPIES,
-        averageInstanceBytes: Math.round(files.reduce((s, f) => s + f.bytes.length, 0) / files.length),
+      workload: workloadReport(files, source, {
+        copies: COPIES,
         clients: CLIENTS,
         runs: RUNS,
         note:
           'each instance is a template re-issued under a fresh SOP Instance UID; one untimed warm-up ' +
           'instance per template; a fresh bucket (and Orthanc) per variant and round; order rotated per round',
-      },
+      }),
       results: summary,
       storedObjectsNote:
         'with A1 encryption the plugin offers no range reads, so Orthanc also stores a ' +

@@ -72,3 +72,20 @@ export async function benchTemplates(workDir: string): Promise<{ files: Reissuab
 export function machineInfo(): { cpus: number; node: string; platform: string } {
   return { cpus: os.cpus().length, node: process.version, platform: `${os.platform()} ${os.release()}` };
 }
+
+/** The `workload` part of a bench report: `copies` re-issued instances of each template per run. */
+export function workloadReport(
+  files: readonly ReissuableFile[],
+  source: string,
+  options: { copies: number; clients: number; runs: number; note: string },
+) {
+  return {
+    source,
+    templates: files.length,
+    instancesPerRun: files.length * options.copies,
+    averageInstanceBytes: Math.round(files.reduce((sum, file) => sum + file.bytes.length, 0) / files.length),
+    clients: options.clients,
+    runs: options.runs,
+    note: options.note,
+  };
+}

@@ -13,7 +13,15 @@ import { reissue, type ReissuableFile } from '../harness/dicom/reuid.js';
 import { OrthancServer, type OrthancConfiguration } from '../harness/orthanc.js';
 import { mapConcurrent } from '../harness/parallel.js';
 import { nodeExecutable, repoRoot } from '../harness/repo.js';
-import { benchTemplates, measurement, median, round, type Measurement, machineInfo } from './bench-common.js';
+import {
+  benchTemplates,
+  measurement,
+  median,
+  round,
+  type Measurement,
+  machineInfo,
+  workloadReport,
+} from './bench-common.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -165,15 +173,12 @@ async function main(): Promise<void> {
       benchmark: 'bridge',
       date: new Date().toISOString(),
       machine: machineInfo(),
-      workload: {
-        source,
-        templates: files.length,
-        instancesPerRun: files.length * COPIES,
-        averageInstanceBytes: Math.round(files.reduce((s, f) => s + f.bytes.length, 0) / files.length),
+      workload: workloadReport(files, source, {
+        copies: COPIES,
         clients: CLIENTS,
         runs: RUNS,
         note: 'each instance is a template re-issued under a fresh SOP Instance UID; read-back after an Orthanc restart',
-      },
+      }),
       ...(artifactMissing && {
         pluginSkipped: `artifact ${backend.artifactPath} is missing: build packages/core`,
       }),

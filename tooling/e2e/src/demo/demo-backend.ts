@@ -1,3 +1,4 @@
+import { rgwClientConfig, startRadosgw, type Radosgw } from '@orthanc-object-storage/servers';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,16 +17,6 @@ export interface DemoBackend {
   stop(): Promise<void>;
 }
 
-/** What tooling/servers' startRadosgw gives (looked up at run time: it may not be built yet). */
-interface Radosgw {
-  readonly endpoint: string;
-  readonly accessKey: string;
-  readonly secretKey: string;
-  readonly region: string;
-  stop(): Promise<void>;
-}
-type StartRadosgw = (options: { workDir?: string }) => Promise<Radosgw>;
-
 const BUCKET = 'orthanc-demo';
 
 function encryption(key: MasterKeyFile): Record<string, unknown> {
@@ -42,12 +33,6 @@ async function startAwsBackend(
     say(`demo: the AWS plugin is not built (${artifactPath} missing)`);
     return undefined;
   }
-  const servers = (await import('@orthanc-object-storage/servers')) as Record<string, unknown>;
-  const startRadosgw = servers['startRadosgw'] as StartRadosgw | undefined;
-  if (typeof startRadosgw !== 'function') {
-    say('demo: no local S3 server launcher (startRadosgw) in tooling/servers yet');
-    return undefined;
-  }
   let rgw: Radosgw;
   try {
     say('demo: starting a local S3 server (Ceph RGW on 127.0.0.1)...');
@@ -57,12 +42,7 @@ async function startAwsBackend(
     return undefined;
   }
   try {
-    const s3 = new S3Client({
-      endpoint: rgw.endpoint,
-      region: rgw.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: rgw.accessKey, secretAccessKey: rgw.secretKey },
-    });
+    const s3 = new S3Client(rgwClientConfig(rgw));
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     s3.destroy();
   } catch (error) {
