@@ -50,6 +50,7 @@ static int g_stopping;
 static gateway_child g_child = {.pid = -1, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
 static char g_failure[1024];
 static int g_range_reads;
+static char *g_ready_handshake; /* the first "ready" line: the routes and job types to register */
 static int g_call_timeout_ms = DEFAULT_CALL_TIMEOUT_MS;
 
 static pthread_t g_supervisor;
@@ -286,6 +287,7 @@ static int await_handshake(gateway_child *child, char *failure, size_t failure_s
     const char *timeout = json_member(line, "callTimeoutSeconds");
     pthread_mutex_lock(&g_lock);
     g_range_reads = range != NULL && strncmp(range, "true", 4) == 0;
+    if (g_ready_handshake == NULL) g_ready_handshake = strdup(line);
     if (timeout != NULL) {
       double seconds = strtod(timeout, NULL);
       if (seconds > 0 && seconds < 86400.0 * 7) g_call_timeout_ms = (int)(seconds * 1000);
@@ -456,6 +458,8 @@ static void release_resources(void) {
   g_envelope = NULL;
   free(g_node_executable);
   g_node_executable = NULL;
+  free(g_ready_handshake);
+  g_ready_handshake = NULL;
 }
 
 /* `text` as a JSON string literal; `out` holds 6 bytes per character and 3 more. */
@@ -587,6 +591,8 @@ int gateway_is_current(unsigned generation) {
   pthread_mutex_unlock(&g_lock);
   return current;
 }
+
+const char *gateway_ready_handshake(void) { return g_ready_handshake; }
 
 int64_t gateway_call_timeout_ms(void) {
   pthread_mutex_lock(&g_lock);

@@ -10,14 +10,13 @@ import { loadKeyring, type Keyring } from './keyring.js';
 import { RangeSlice } from './range-slice.js';
 
 /**
- * Wrap a storage with A1 encryption. Loads and checks the key files now, so that a bad key
- * file fails at startup; bounds the bytes encrypted or decrypted at once across all calls by
- * `maxConcurrentInputBytes`.
+ * The A1 encryption layer: loads and checks the key files now, so that a bad key file fails at
+ * startup, and bounds the bytes encrypted or decrypted at once across every storage it wraps by
+ * `maxConcurrentInputBytes` (hybrid mode wraps both sides with one budget).
  */
-export async function createEncryptedStorage(
-  inner: ObjectStorage,
+export async function createEncryptionLayer(
   settings: EncryptionSettings,
-): Promise<ObjectStorage> {
+): Promise<(inner: ObjectStorage) => ObjectStorage> {
   const limit = settings.maxConcurrentInputBytes;
   if (!Number.isSafeInteger(limit) || limit < 1) {
     throw new ConfigurationError(
@@ -25,7 +24,16 @@ export async function createEncryptedStorage(
     );
   }
   const keyring = await loadKeyring(settings.masterKey, settings.previousMasterKeys);
-  return new EncryptedStorage(inner, keyring, new ByteBudget(limit));
+  const budget = new ByteBudget(limit);
+  return (inner) => new EncryptedStorage(inner, keyring, budget);
+}
+
+/** Wrap a storage with A1 encryption (see createEncryptionLayer). */
+export async function createEncryptedStorage(
+  inner: ObjectStorage,
+  settings: EncryptionSettings,
+): Promise<ObjectStorage> {
+  return (await createEncryptionLayer(settings))(inner);
 }
 
 const ignore = (): void => {};
