@@ -60,12 +60,14 @@ function pairs(value: unknown): Map<string, string> {
   return map;
 }
 
+/** A job's state; without "Type", which Orthanc adds when it saves a job and reserves for itself. */
 function parseState(body: Buffer): Record<string, unknown> {
   const state: unknown = JSON.parse(body.toString('utf8'));
   if (typeof state !== 'object' || state === null || Array.isArray(state)) {
     throw new Error('a job state must be a JSON object');
   }
-  return state as Record<string, unknown>;
+  const { Type: _reserved, ...rest } = state as Record<string, unknown>;
+  return rest;
 }
 
 /** The routes and jobs a gateway serves, and the dispatch of forwarded calls to them. */

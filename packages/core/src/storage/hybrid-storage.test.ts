@@ -72,7 +72,9 @@ describe('HybridMode WriteToFileSystem', () => {
       /info GoogleCloudStorage: storage stack: memory:\/\/test-bucket .* \+ no encryption \+ hybrid WriteToFileSystem/,
     );
     // A file found on the second storage is hybrid mode at work: info, never a warning.
-    expect(log.lines.filter((line) => line.startsWith('info read ') && line.includes(old.uuid))).toHaveLength(2);
+    expect(log.lines.filter((line) => line.startsWith('info read ') && line.includes(old.uuid))).toHaveLength(
+      2,
+    );
     expect(log.lines.filter((line) => !line.startsWith('info '))).toEqual([]);
   });
 });
