@@ -1,4 +1,10 @@
-/* The shim's side of the wire protocol: see wire.h. */
+/*
+ * The shim's side of the wire protocol (framing described at the top of src/gateway/protocol.ts):
+ *   - storage calls: request header(32) uuid [body]; response header(16) message [bytes trailer];
+ *   - forwarded calls (wire_invoke): an Invoke frame (op 5: name, JSON meta, body), then, until the
+ *     final answer, any number of OrthancRequest frames from the gateway that the caller's handler
+ *     carries out and answers with an OrthancAnswer frame (op 6), all on the same connection.
+ */
 #include "wire.h"
 
 #include "gateway-process.h"

@@ -25,7 +25,7 @@ import {
 export const MOVE_STORAGE_JOB = 'MoveStorage';
 const TARGETS: readonly StorageSideName[] = ['file-system', 'object-storage'];
 /** A step ends after this many resources or this long, so pause and cancel stay responsive. */
-const STEP_MAX_RESOURCES = 16;
+const STEP_MAX_RESOURCES = 32;
 const STEP_MAX_MS = 2000;
 /** Attachments moved at once within a step. */
 const PARALLEL_MOVES = 4;
@@ -117,36 +117,47 @@ export function moveStorageJob(sides: readonly StorageSide[], log: Logger): JobD
       let state = parseState(value);
       const to = side(state.target);
       const from = side(state.target === 'file-system' ? 'object-storage' : 'file-system');
+      // A step takes the next resources (bounded in number, and in time while listing them),
+      // then moves all their attachments, several at once.
       const started = Date.now();
-      let done = 0;
+      const batch: ResourcePath[] = [];
+      const attachments: Attachment[] = [];
       while (
-        state.position < state.queue.length &&
-        done < STEP_MAX_RESOURCES &&
+        state.position + batch.length < state.queue.length &&
+        batch.length < STEP_MAX_RESOURCES &&
         Date.now() - started < STEP_MAX_MS
       ) {
-        const resource = state.queue[state.position]!;
-        const attachments: Attachment[] = await listAttachments(orthanc, resource);
-        let { moved, alreadyOnTarget, failed, bytes } = state;
-        const errors = [...state.errors];
-        await forEachLimited(attachments, PARALLEL_MOVES, async (attachment) => {
-          try {
-            const outcome = await moveAttachment(attachment, from, to);
-            if (outcome.moved) {
-              moved++;
-              bytes += outcome.bytes;
-            } else {
-              alreadyOnTarget++;
-            }
-          } catch (error) {
-            failed++;
-            const message = error instanceof Error ? error.message : String(error);
-            log.error(`MoveStorage: ${message}`);
-            if (errors.length < KEPT_ERRORS) errors.push(message);
-          }
-        });
-        state = { ...state, position: state.position + 1, moved, alreadyOnTarget, failed, bytes, errors };
-        done++;
+        const resource = state.queue[state.position + batch.length]!;
+        batch.push(resource);
+        attachments.push(...(await listAttachments(orthanc, resource)));
       }
+      let { moved, alreadyOnTarget, failed, bytes } = state;
+      const errors = [...state.errors];
+      await forEachLimited(attachments, PARALLEL_MOVES, async (attachment) => {
+        try {
+          const outcome = await moveAttachment(attachment, from, to);
+          if (outcome.moved) {
+            moved++;
+            bytes += outcome.bytes;
+          } else {
+            alreadyOnTarget++;
+          }
+        } catch (error) {
+          failed++;
+          const message = error instanceof Error ? error.message : String(error);
+          log.error(`MoveStorage: ${message}`);
+          if (errors.length < KEPT_ERRORS) errors.push(message);
+        }
+      });
+      state = {
+        ...state,
+        position: state.position + batch.length,
+        moved,
+        alreadyOnTarget,
+        failed,
+        bytes,
+        errors,
+      };
       if (state.position < state.queue.length) return recordOf(state, 'continue');
       log.info(
         `MoveStorage to ${state.target}: ${state.moved} attachments moved (${state.bytes} bytes), ` +
