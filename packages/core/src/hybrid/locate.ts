@@ -5,6 +5,7 @@ import { jsonAnswer } from '../gateway/services.js';
 import type { ContentType } from '../storage/contract.js';
 import type { StorageSide } from '../storage/compose.js';
 import type { StoredObject } from '../storage/stored-object.js';
+import { forEachLimited } from './limited.js';
 import {
   listAttachments,
   resolveResource,
@@ -70,15 +71,17 @@ export function locationsRoute(sides: readonly StorageSide[]): RestRoute {
       if (!resource.startsWith(`${level}/`)) {
         throw new OrthancError(OrthancErrorCode.UnknownResource, `${id} is not in /${level}`);
       }
-      const attachments: Record<string, unknown>[] = [];
-      const summary: Record<string, number> = { 'file-system': 0, 'object-storage': 0, both: 0, missing: 0 };
+      const found: Attachment[] = [];
       for (const item of await withDescendants(orthanc, resource as ResourcePath)) {
-        for (const attachment of await listAttachments(orthanc, item)) {
-          const located = await locate(sides, attachment);
-          summary[located.Storage as string]! += 1;
-          attachments.push(located);
-        }
+        found.push(...(await listAttachments(orthanc, item)));
       }
+      // Looking into the storages is the slow part (a request per object): several at once.
+      const attachments: Record<string, unknown>[] = new Array(found.length);
+      await forEachLimited(found, 8, async (attachment, index) => {
+        attachments[index] = await locate(sides, attachment);
+      });
+      const summary: Record<string, number> = { 'file-system': 0, 'object-storage': 0, both: 0, missing: 0 };
+      for (const located of attachments) summary[located.Storage as string]! += 1;
       return jsonAnswer({ Resource: `/${resource}`, Summary: summary, Attachments: attachments });
     },
   };

@@ -10,6 +10,7 @@ import type {
 import { jsonAnswer } from '../gateway/services.js';
 import type { Logger } from '../logging.js';
 import type { StorageSide, StorageSideName } from '../storage/compose.js';
+import { forEachLimited } from './limited.js';
 import { moveAttachment } from './move-attachment.js';
 import {
   LEVEL_GROUP,
@@ -89,19 +90,6 @@ function recordOf(state: MoveState, result?: JobRecord['result']): JobRecord {
 
 function restart(state: MoveState): MoveState {
   return { ...state, position: 0, moved: 0, alreadyOnTarget: 0, failed: 0, bytes: 0, errors: [] };
-}
-
-/** Runs `work` on each item, at most `limit` at once. */
-async function forEachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** The MoveStorage job (the C++ plugins' type name): moves the attachments of every level. */
