@@ -294,27 +294,35 @@ export function describeMoveStorage(
         await orthanc?.stop();
       }, 60_000);
 
-      test('progress shows in /jobs; kill -9 mid-job, restart, resubmit: everything moved, nothing lost', async () => {
+      test('progress shows in /jobs; pause, resume, kill -9 mid-job, restart, cancel, resubmit: all moved, nothing lost', async () => {
         const patient = uploads[0]!.ParentPatient;
         const job = await orthanc.client.postJson<{ ID: string }>('/move-storage', {
           Resources: [patient],
           TargetStorage: 'object-storage',
           Asynchronous: true,
         });
-        // Orthanc saves its jobs registry when a job is submitted; let it do so, then watch.
-        let seen: JobStatus | undefined;
-        for (;;) {
-          const status = await orthanc.client.getJson<JobStatus>(`/jobs/${job.ID}`);
-          if (status.State === 'Running' && status.Progress > 0) {
-            seen = status;
-            break;
+        const running = async (): Promise<JobStatus> => {
+          for (;;) {
+            const status = await orthanc.client.getJson<JobStatus>(`/jobs/${job.ID}`);
+            if (status.State === 'Running' && status.Progress > 0) return status;
+            if (status.State === 'Success' || status.State === 'Failure') {
+              throw new Error(`the job ended (${status.State}) before it could be interrupted`);
+            }
+            await sleep(10);
           }
-          if (status.State === 'Success' || status.State === 'Failure') break;
-          await sleep(10);
-        }
-        expect(seen).toBeDefined();
-        expect(seen!.Progress).toBeLessThan(100);
-        expect(seen!.Content).toMatchObject({ TargetStorage: 'object-storage', Patients: [patient] });
+        };
+        const seen = await running();
+        expect(seen.Progress).toBeLessThan(100);
+        expect(seen.Content).toMatchObject({ TargetStorage: 'object-storage', Patients: [patient] });
+
+        // Paused, it stays where it is; resumed, it goes on.
+        await orthanc.client.postJson(`/jobs/${job.ID}/pause`, {});
+        const paused = await awaitJob(orthanc.client, job.ID);
+        expect(paused.State).toBe('Paused');
+        await sleep(500);
+        expect((await orthanc.client.getJson<JobStatus>(`/jobs/${job.ID}`)).Progress).toBe(paused.Progress);
+        await orthanc.client.postJson(`/jobs/${job.ID}/resume`, {});
+        expect((await running()).Progress).toBeLessThan(100);
         await orthanc.kill9();
 
         // Orthanc reloads the job it saved at submission and runs it again; cancel it there, then
