@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { createEncryptionLayer } from '../crypto/index.js';
 import { IntegrityError } from '../errors.js';
 import type { StorageSide } from '../storage/compose.js';
-import { ContentType } from '../storage/contract.js';
+import { ContentType, type ObjectStorage } from '../storage/contract.js';
 import { FileSystemStorage } from '../storage/fs-storage.js';
 import { moveAttachment } from './move-attachment.js';
 import type { Attachment } from './resources.js';
@@ -108,6 +108,44 @@ describe('moveAttachment', () => {
     await expect(moveAttachment({ ...attachment, size: 5 }, fileSystem, objects)).rejects.toThrow(
       /holds 300000 bytes on the file-system; Orthanc expects 5/,
     );
+    expect((await plaintext(fileSystem)).equals(body)).toBe(true);
+    expect(existsSync(pathIn(join(dir, 'objects')))).toBe(false);
+  });
+
+  it("runs two moves of the same attachment one after the other (they could remove each other's copy)", async () => {
+    const events: string[] = [];
+    const traced = (side: StorageSide, move: string): StorageSide => {
+      const inner = side.storage;
+      const storage: ObjectStorage = {
+        supportsVerifiedRangeReads: inner.supportsVerifiedRangeReads,
+        read: (k) => (events.push(`${move} read ${side.name}`), inner.read(k)),
+        readRange: (k, offset, length) => inner.readRange(k, offset, length),
+        create: async (k, size, stream) => {
+          events.push(`${move} write ${side.name}`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          await inner.create(k, size, stream);
+        },
+        remove: (k) => inner.remove(k),
+        close: () => inner.close(),
+      };
+      return { ...side, storage };
+    };
+    const [there, back] = await Promise.all([
+      moveAttachment(attachment, traced(fileSystem, 'A'), traced(objects, 'A')),
+      moveAttachment(attachment, traced(objects, 'B'), traced(fileSystem, 'B')),
+    ]);
+    expect(events).toEqual([
+      'A read file-system',
+      'A write object-storage',
+      'A read object-storage',
+      'B read object-storage',
+      'B write file-system',
+      'B read file-system',
+    ]);
+    expect([there, back]).toEqual([
+      { moved: true, bytes: body.length },
+      { moved: true, bytes: body.length },
+    ]);
     expect((await plaintext(fileSystem)).equals(body)).toBe(true);
     expect(existsSync(pathIn(join(dir, 'objects')))).toBe(false);
   });

@@ -32,6 +32,9 @@ async function digestOf(body: Readable): Promise<{ bytes: number; sha256: string
   return { bytes: digest.bytes, sha256: digest.sha256.digest('hex') };
 }
 
+/** The last move of each attachment uuid under way in this gateway. */
+const inFlight = new Map<string, Promise<void>>();
+
 /**
  * Moves one attachment from one side to the other, so that it is readable at every moment:
  * 1. read the plaintext from the source (decrypting and checking it when encrypted);
@@ -42,6 +45,27 @@ async function digestOf(body: Readable): Promise<{ bytes: number; sha256: string
  * An attachment found only on the target is already moved (a rerun after a crash finishes there).
  */
 export async function moveAttachment(
+  attachment: Attachment,
+  from: StorageSide,
+  to: StorageSide,
+): Promise<MoveOutcome> {
+  // Two jobs moving the same attachment in opposite directions could each remove the other's
+  // copy: moves of one attachment run one after the other in this gateway.
+  const previous = inFlight.get(attachment.uuid) ?? Promise.resolve();
+  const current = previous.then(() => moveUnlocked(attachment, from, to));
+  const settled = current.then(
+    () => {},
+    () => {},
+  );
+  inFlight.set(attachment.uuid, settled);
+  try {
+    return await current;
+  } finally {
+    if (inFlight.get(attachment.uuid) === settled) inFlight.delete(attachment.uuid);
+  }
+}
+
+async function moveUnlocked(
   attachment: Attachment,
   from: StorageSide,
   to: StorageSide,
