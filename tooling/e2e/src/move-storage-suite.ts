@@ -103,6 +103,7 @@ export function describeMoveStorage(
     label: string,
     store: BackendStore,
     encryption?: MasterKeyFile,
+    hybridMode = 'WriteToFileSystem',
   ): Promise<OrthancServer> {
     const server = await OrthancServer.create({
       workDir: path.join(ctx.workDir, `orthanc-${label}`),
@@ -111,7 +112,7 @@ export function describeMoveStorage(
         [backend.sectionName]: {
           NodeExecutable: nodeExecutable(),
           ...store.section(encryption),
-          HybridMode: 'WriteToFileSystem',
+          HybridMode: hybridMode,
         },
       },
     });
@@ -143,6 +144,7 @@ export function describeMoveStorage(
 
     describeStudyRoundTrip('encryption off', false);
     describeStudyRoundTrip('A1 encryption on', true);
+    describeWriteToObjectStorage();
     if (options.crashTestInstances) describeCrash(options.crashTestInstances);
   });
 
@@ -267,6 +269,40 @@ export function describeMoveStorage(
         expect(sha256(attachment)).toBe(sha256(studyAttachment));
       }, 120_000);
     });
+  }
+
+  function describeWriteToObjectStorage(): void {
+    test('WriteToObjectStorage: an instance moves to the file system and back', async () => {
+      const store = await backend.createStore('move-wtos');
+      const orthanc = await startHybrid('move-wtos', store, undefined, 'WriteToObjectStorage');
+      try {
+        const source = ctx.shared[0]!;
+        const { ID: instance } = await orthanc.client.uploadFile(source.file);
+        expectAllOn(await locations(orthanc.client, 'instances', instance), 'object-storage', undefined, '');
+        const there = await orthanc.client.postJson<Record<string, number>>('/move-storage', {
+          Resources: [instance],
+          TargetStorage: 'file-system',
+        });
+        expect(there).toMatchObject({ AttachmentsMoved: 1, AttachmentsFailed: 0 });
+        expectAllOn(
+          await locations(orthanc.client, 'instances', instance),
+          'file-system',
+          undefined,
+          orthanc.storageDirectory,
+        );
+        expect(await store.listObjects()).toEqual([]);
+        await orthanc.restart();
+        expect((await orthanc.client.instanceFileSha256(instance)).sha256).toBe(source.sha256);
+        await orthanc.client.postJson('/move-storage', {
+          Resources: [instance],
+          TargetStorage: 'object-storage',
+        });
+        expectAllOn(await locations(orthanc.client, 'instances', instance), 'object-storage', undefined, '');
+        expect((await orthanc.client.instanceFileSha256(instance)).sha256).toBe(source.sha256);
+      } finally {
+        await orthanc.stop();
+      }
+    }, 120_000);
   }
 
   function describeCrash(instances: number): void {
