@@ -9,7 +9,6 @@ import {
   IntegrityError,
   KeyError,
   ObjectNotFoundError,
-  ObjectStorageError,
   RangeNotSatisfiableError,
 } from '../errors.js';
 import type { EncryptionSettings } from '../config/settings.js';
