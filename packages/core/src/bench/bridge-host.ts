@@ -34,6 +34,8 @@ export interface LargeObjectReport {
   readonly gatewayPid: number;
   readonly baselineRssKiB: number;
   readonly phases: { create: PhaseReport; readWhole: PhaseReport; readRange4KiB: PhaseReport };
+  /** The first range read of the object (for C1: header not yet cached). */
+  readonly range4KiBFirstUs: number;
   readonly range4KiBP50Us: number;
   readonly range4KiBP90Us: number;
   readonly failures: number;

@@ -22,6 +22,7 @@ import {
   chunkOffset,
   chunkPlaintextSize,
   openC1Header,
+  type OpenC1Header,
 } from './c1-format.js';
 import { createC1ChunkDecryptStream } from './c1-decrypt-stream.js';
 import { createC1EncryptStream } from './c1-encrypt-stream.js';
@@ -51,10 +52,18 @@ export async function createEncryptedStorage(
 
 const ignore = (): void => {};
 
+/** Opened C1 headers of recently range-read objects: Orthanc reads several ranges of one file. */
+const HEADER_CACHE_SIZE = 256;
+
 /** An `ObjectStorage` that stores encrypted objects in `inner` and hands out plaintext. */
 export class EncryptedStorage implements ObjectStorage {
   /** C1 ranges are verified chunk by chunk; A1 ranges after verifying the whole object. */
   readonly supportsVerifiedRangeReads = true;
+  /**
+   * Headers are immutable for an attachment (Orthanc never reuses a uuid), and every chunk read
+   * with a cached header is still authenticated against the stored bytes: a replaced object fails.
+   */
+  private readonly headers = new Map<string, OpenC1Header>();
 
   constructor(
     private readonly inner: ObjectStorage,
@@ -64,6 +73,7 @@ export class EncryptedStorage implements ObjectStorage {
   ) {}
 
   async create(key: ObjectKey, size: number, body: Readable): Promise<void> {
+    this.headers.delete(cacheKey(key));
     const options = { budget: this.budget, label: key.uuid };
     let encrypted: Transform;
     let storedSize: number;
@@ -138,20 +148,22 @@ export class EncryptedStorage implements ObjectStorage {
         `object ${key.uuid}: range offset ${offset} and length ${length} must be non-negative integers`,
       );
     }
-    let head: Buffer;
-    try {
-      head = await collect(await this.inner.readRange(key, 0, C1_HEADER_SIZE));
-    } catch (error) {
-      // Shorter than a C1 header: an A1 object of fewer than 19 bytes, or a damaged one.
-      if (error instanceof RangeNotSatisfiableError) return this.rangeOfWhole(key, offset, length);
-      throw error;
-    }
-    const magic = head.subarray(0, 2);
-    if (magic.equals(A1_MAGIC)) return this.rangeOfWhole(key, offset, length);
-    if (!magic.equals(C1_MAGIC)) throw notEncrypted(key, magic);
-
     const what = `object ${key.uuid}`;
-    const header = openC1Header(head, this.keyring, what);
+    let header = this.headers.get(cacheKey(key));
+    if (header === undefined) {
+      let head: Buffer;
+      try {
+        head = await collect(await this.inner.readRange(key, 0, C1_HEADER_SIZE));
+      } catch (error) {
+        // Shorter than a C1 header: an A1 object of fewer than 19 bytes, or a damaged one.
+        if (error instanceof RangeNotSatisfiableError) return this.rangeOfWhole(key, offset, length);
+        throw error;
+      }
+      const magic = head.subarray(0, 2);
+      if (magic.equals(A1_MAGIC)) return this.rangeOfWhole(key, offset, length);
+      if (!magic.equals(C1_MAGIC)) throw notEncrypted(key, magic);
+      header = openC1Header(head, this.keyring, what);
+    }
     if (offset + length > header.plaintextSize) {
       throw new RangeNotSatisfiableError(
         `${what}: range of ${length} bytes at offset ${offset} is past its end (${header.plaintextSize} bytes)`,
@@ -179,6 +191,9 @@ export class EncryptedStorage implements ObjectStorage {
       { header, inputHasHeader: false, first, last, start: offset, end: offset + length },
       { budget: this.budget, label: key.uuid, expected: key },
     );
+    const opened = header;
+    // Cache only a header that authenticated a chunk and names this attachment.
+    plain.once('end', () => this.rememberHeader(key, opened));
     pipeline(chunks, plain, ignore);
     return plain;
   }
@@ -198,13 +213,23 @@ export class EncryptedStorage implements ObjectStorage {
   }
 
   remove(key: ObjectKey): Promise<void> {
+    this.headers.delete(cacheKey(key));
     return this.inner.remove(key);
+  }
+
+  private rememberHeader(key: ObjectKey, header: OpenC1Header): void {
+    const name = cacheKey(key);
+    this.headers.delete(name);
+    this.headers.set(name, header);
+    if (this.headers.size > HEADER_CACHE_SIZE) this.headers.delete(this.headers.keys().next().value!);
   }
 
   close(): Promise<void> {
     return this.inner.close();
   }
 }
+
+const cacheKey = (key: ObjectKey): string => `${key.type}/${key.uuid}`;
 
 function notEncrypted(key: ObjectKey, magic: Buffer): IntegrityError {
   return new IntegrityError(
