@@ -38,7 +38,7 @@ const CLI = resolve(dirname(SELF), '../cli/main.js');
 
 const master = { id: 1, key: randomBytes(32) };
 const keyring = new Keyring(master);
-const ATTACHMENT = { uuid: '0a1b2c3d-0000-4000-8000-00000000bench', type: ContentType.Dicom };
+const ATTACHMENT = { uuid: '0a1b2c3d-0000-4000-8000-00000000bec1', type: ContentType.Dicom };
 
 type Format = 'A1' | 'C1';
 const FORMATS: readonly Format[] = ['A1', 'C1'];
