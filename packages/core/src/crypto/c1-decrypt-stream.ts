@@ -81,6 +81,7 @@ class C1DecryptStream extends Transform {
   private index = 0;
   private bindingChecked = false;
   private record: Buffer | undefined;
+  private buffer: Buffer | undefined;
   private filled = 0;
   private release: () => void = () => {};
 
@@ -165,19 +166,33 @@ class C1DecryptStream extends Transform {
       if (this.record === undefined) {
         const size = chunkPlaintextSize(range.header, this.index) + C1_TAG_SIZE;
         this.release = await reserveChunk(this.options.budget, 2 * size);
-        this.record = Buffer.allocUnsafe(size);
+        if (this.filled === 0 && input.length - at >= size) {
+          // The whole record is in this input: no copy.
+          this.openAndPassOn(range, input.subarray(at, at + size));
+          at += size;
+          continue;
+        }
+        // One buffer per stream, reused: decryption writes its output elsewhere.
+        if (this.buffer === undefined || this.buffer.length < size) this.buffer = Buffer.allocUnsafe(size);
+        this.record = this.buffer.subarray(0, size);
         this.filled = 0;
       }
       const taken = input.copy(this.record, this.filled, at);
       this.filled += taken;
       at += taken;
       if (this.filled === this.record.length) {
-        this.passOn(range, openChunk(range.header, this.index, this.record, this.what));
+        const record = this.record;
         this.record = undefined;
-        this.index += 1;
-        this.release();
+        this.filled = 0;
+        this.openAndPassOn(range, record);
       }
     }
+  }
+
+  private openAndPassOn(range: C1ChunkRange, record: Buffer): void {
+    this.passOn(range, openChunk(range.header, this.index, record, this.what));
+    this.index += 1;
+    this.release();
   }
 
   /** Pass on the verified plaintext of the current chunk that falls in [start, end). */

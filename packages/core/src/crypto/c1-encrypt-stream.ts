@@ -75,6 +75,7 @@ class C1EncryptStream extends Transform {
   private index = 0;
   /** The chunk being filled, and the budget it holds. */
   private chunk: Buffer | undefined;
+  private buffer: Buffer | undefined;
   private filled = 0;
   private release: () => void = () => {};
 
@@ -118,19 +119,32 @@ class C1EncryptStream extends Transform {
       if (this.chunk === undefined) {
         const size = chunkPlaintextSize(this.header, this.index);
         this.release = await reserveChunk(this.options.budget, 2 * size);
-        this.chunk = Buffer.allocUnsafe(size);
+        if (input.length - at >= size) {
+          // The whole chunk is in this input: no copy.
+          this.sealAndPush(input.subarray(at, at + size));
+          at += size;
+          continue;
+        }
+        // One buffer per stream, reused: encryption writes its output elsewhere.
+        if (this.buffer === undefined || this.buffer.length < size) this.buffer = Buffer.allocUnsafe(size);
+        this.chunk = this.buffer.subarray(0, size);
         this.filled = 0;
       }
       const taken = input.copy(this.chunk, this.filled, at);
       this.filled += taken;
       at += taken;
       if (this.filled === this.chunk.length) {
-        for (const part of sealChunk(this.header, this.index, this.chunk)) this.push(part);
+        const chunk = this.chunk;
         this.chunk = undefined;
-        this.index += 1;
-        this.release();
+        this.sealAndPush(chunk);
       }
     }
+  }
+
+  private sealAndPush(chunk: Buffer): void {
+    for (const part of sealChunk(this.header, this.index, chunk)) this.push(part);
+    this.index += 1;
+    this.release();
   }
 
   private pushHeaderOnce(): void {
