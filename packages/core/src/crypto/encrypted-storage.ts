@@ -54,6 +54,8 @@ const ignore = (): void => {};
 
 /** Opened C1 headers of recently range-read objects: Orthanc reads several ranges of one file. */
 const HEADER_CACHE_SIZE = 256;
+/** A1 ranges up to this size are held back until the whole object has verified. */
+const A1_HELD_RANGE_LIMIT = 16 * 1024 * 1024;
 
 /** An `ObjectStorage` that stores encrypted objects in `inner` and hands out plaintext. */
 export class EncryptedStorage implements ObjectStorage {
@@ -198,7 +200,10 @@ export class EncryptedStorage implements ObjectStorage {
     return plain;
   }
 
-  /** Decrypts the whole object and passes on the range; fails at the end if it does not verify. */
+  /**
+   * Decrypts the whole object and passes on the range once the tag has verified (ranges up to
+   * 16 MiB; a larger one streams and fails at the end if the tag does not verify).
+   */
   private async rangeOfWhole(key: ObjectKey, offset: number, length: number): Promise<Readable> {
     const whole = await this.read(key);
     if (offset + length > whole.size) {
@@ -207,7 +212,8 @@ export class EncryptedStorage implements ObjectStorage {
         `object ${key.uuid}: range of ${length} bytes at offset ${offset} is past its end (${whole.size} bytes)`,
       );
     }
-    const range = new RangeSlice(offset, length);
+    // Ranges Orthanc asks for (headers, frames) are small: hold them until the tag verified.
+    const range = new RangeSlice(offset, length, length <= A1_HELD_RANGE_LIMIT);
     pipeline(whole.body, range, ignore);
     return range;
   }
