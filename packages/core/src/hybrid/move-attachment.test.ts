@@ -38,29 +38,30 @@ async function plaintext(side: StorageSide): Promise<Buffer> {
 
 const pathIn = (root: string) => join(root, uuid.slice(0, 2), uuid.slice(2, 4), uuid);
 
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'oos-move-'));
-  await writeFile(join(dir, 'key'), randomBytes(32).toString('base64'));
-  const encrypt = await createEncryptionLayer({
-    enabled: true,
-    masterKey: { id: 4, path: join(dir, 'key') },
-    previousMasterKeys: [],
-    maxConcurrentInputBytes: 64 * 1024 * 1024,
+describe.each(['C1', 'A1'] as const)('moveAttachment, encryption writing %s', (writeFormat) => {
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'oos-move-'));
+    await writeFile(join(dir, 'key'), randomBytes(32).toString('base64'));
+    const encrypt = await createEncryptionLayer({
+      enabled: true,
+      masterKey: { id: 4, path: join(dir, 'key') },
+      previousMasterKeys: [],
+      maxConcurrentInputBytes: 64 * 1024 * 1024,
+      writeFormat,
+    });
+    const side = (name: StorageSide['name'], root: string): StorageSide => {
+      const raw = new FileSystemStorage({ root, sync: false });
+      return { name, storage: encrypt(raw), raw };
+    };
+    fileSystem = side('file-system', join(dir, 'fs'));
+    objects = side('object-storage', join(dir, 'objects'));
+    await fileSystem.storage.create(key, body.length, Readable.from([body]));
   });
-  const side = (name: StorageSide['name'], root: string): StorageSide => {
-    const raw = new FileSystemStorage({ root, sync: false });
-    return { name, storage: encrypt(raw), raw };
-  };
-  fileSystem = side('file-system', join(dir, 'fs'));
-  objects = side('object-storage', join(dir, 'objects'));
-  await fileSystem.storage.create(key, body.length, Readable.from([body]));
-});
 
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
-describe('moveAttachment', () => {
   it('writes the target, checks it, then removes the source', async () => {
     expect(await moveAttachment(attachment, fileSystem, objects)).toEqual({
       moved: true,
@@ -68,9 +69,9 @@ describe('moveAttachment', () => {
     });
     expect(existsSync(pathIn(join(dir, 'fs')))).toBe(false);
     expect((await plaintext(objects)).equals(body)).toBe(true);
-    // Encrypted on the target like on the source: A1 with the current key id.
+    // Encrypted on the target like on the source, with the current key id.
     const stored = await readFile(pathIn(join(dir, 'objects')));
-    expect(stored.subarray(0, 2).toString()).toBe('A1');
+    expect(stored.subarray(0, 2).toString()).toBe(writeFormat);
     expect(stored.readUInt32LE(2)).toBe(4);
   });
 

@@ -34,8 +34,8 @@ export interface StorageStack {
 }
 
 /**
- * Build the full storage stack for validated settings: naming over the bucket client, A1
- * encryption when enabled, and hybrid mode over both sides (each encrypted alike, as the C++
+ * Build the full storage stack for validated settings: naming over the bucket client, encryption
+ * (C1 or A1) when enabled, and hybrid mode over both sides (each encrypted alike, as the C++
  * plugins do, so their encrypted hybrid files stay readable).
  * For the `filesystem` provider, pass `undefined` as client.
  */
@@ -73,8 +73,9 @@ export async function createStorageStack(
   if (settings.encryption !== undefined) {
     encrypt = await createEncryptionLayer(settings.encryption);
     const previous = settings.encryption.previousMasterKeys.map((key) => key.id);
+    const format = settings.encryption.writeFormat ?? 'C1';
     layers.push(
-      `A1 encryption (master key id ${settings.encryption.masterKey.id}` +
+      `encryption writing ${format}, reading C1 and A1 (master key id ${settings.encryption.masterKey.id}` +
         (previous.length > 0 ? `, previous key ids ${previous.join(', ')}` : '') +
         ')',
     );
