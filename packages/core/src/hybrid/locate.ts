@@ -2,12 +2,12 @@ import type { OrthancApi } from '../gateway/forwarded-calls.js';
 import { OrthancError, OrthancErrorCode } from '../gateway/forwarded-calls.js';
 import type { RestAnswer, RestRequest, RestRoute } from '../gateway/services.js';
 import { jsonAnswer } from '../gateway/services.js';
-import type { ContentType } from '../storage/contract.js';
 import type { StorageSide } from '../storage/compose.js';
 import type { StoredObject } from '../storage/stored-object.js';
 import { forEachLimited } from './limited.js';
 import {
   listAttachments,
+  storageKeyOf,
   resolveResource,
   withDescendants,
   type Attachment,
@@ -40,7 +40,7 @@ async function locate(
   sides: readonly StorageSide[],
   attachment: Attachment,
 ): Promise<Record<string, unknown>> {
-  const key = { uuid: attachment.uuid, type: attachment.contentType as ContentType };
+  const key = storageKeyOf(attachment);
   const copies: Record<string, unknown>[] = [];
   for (const side of sides) {
     const stored = await side.raw.inspect(key);

@@ -75,6 +75,17 @@ describe.each(['C1', 'A1'] as const)('moveAttachment, encryption writing %s', (w
     expect(stored.readUInt32LE(2)).toBe(4);
   });
 
+  it('moves a user-defined attachment (1025), which Orthanc stored as content type Unknown', async () => {
+    const user = { ...attachment, uuid: uuid.replace('0123', '4567'), contentType: 1025, name: '1025' };
+    const userKey = { uuid: user.uuid, type: ContentType.Unknown };
+    await fileSystem.storage.create(userKey, body.length, Readable.from([body]));
+    expect(await moveAttachment(user, fileSystem, objects)).toEqual({ moved: true, bytes: body.length });
+    const { body: moved } = await objects.storage.read(userKey);
+    const chunks: Buffer[] = [];
+    for await (const chunk of moved) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks).equals(body)).toBe(true);
+  });
+
   it('finishes a move a crash interrupted after the copy (both sides hold it)', async () => {
     await objects.storage.create(key, body.length, Readable.from([body]));
     expect(await moveAttachment(attachment, fileSystem, objects)).toEqual({

@@ -1,9 +1,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { IntegrityError, ObjectNotFoundError, ObjectStorageError } from '../errors.js';
-import type { ContentType, ObjectKey } from '../storage/contract.js';
+import type { ObjectKey } from '../storage/contract.js';
 import type { StorageSide } from '../storage/compose.js';
-import type { Attachment } from './resources.js';
+import { storageKeyOf, type Attachment } from './resources.js';
 
 export type MoveOutcome = { readonly moved: true; readonly bytes: number } | { readonly moved: false };
 
@@ -70,7 +70,7 @@ async function moveUnlocked(
   from: StorageSide,
   to: StorageSide,
 ): Promise<MoveOutcome> {
-  const key: ObjectKey = { uuid: attachment.uuid, type: attachment.contentType as ContentType };
+  const key: ObjectKey = storageKeyOf(attachment);
   const what = `attachment ${attachment.uuid} (${attachment.name} of ${attachment.resource})`;
   let source;
   try {

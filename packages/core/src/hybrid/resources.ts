@@ -1,4 +1,5 @@
 import { OrthancError, OrthancErrorCode, type OrthancApi } from '../gateway/forwarded-calls.js';
+import { ContentType, type ObjectKey } from '../storage/contract.js';
 
 /** Orthanc's resource levels, as they appear in REST URIs. */
 export const LEVELS = ['patients', 'studies', 'series', 'instances'] as const;
@@ -60,7 +61,7 @@ export async function withDescendants(orthanc: OrthancApi, resource: ResourcePat
 /** One attachment of a resource, as Orthanc's index knows it. */
 export interface Attachment {
   readonly resource: ResourcePath;
-  /** Orthanc's attachment number, which is also the content type given to the storage area. */
+  /** Orthanc's attachment number (1 DICOM, 3 DICOM until pixel data, 1024+ user-defined...). */
   readonly contentType: number;
   readonly name: string;
   readonly uuid: string;
@@ -68,6 +69,19 @@ export interface Attachment {
   readonly size: number;
   /** MD5 of those bytes; empty when Orthanc does not store MD5s (StoreMD5ForAttachments). */
   readonly md5: string;
+}
+
+/**
+ * The key the storage area got for an attachment: Orthanc passes its own three content types
+ * (DICOM, DICOM as JSON, DICOM until pixel data) as they are, and every other one (user-defined
+ * attachments such as 1025) as Unknown (0).
+ */
+export function storageKeyOf(attachment: Attachment): ObjectKey {
+  const known = [ContentType.Dicom, ContentType.DicomAsJson, ContentType.DicomUntilPixelData];
+  const type = known.includes(attachment.contentType)
+    ? (attachment.contentType as ContentType)
+    : ContentType.Unknown;
+  return { uuid: attachment.uuid, type };
 }
 
 interface AttachmentInfo {
