@@ -1,16 +1,26 @@
 // The reusable end-to-end suite: a real Debian Orthanc with our plugin artifact against one backend.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { BackendStore, E2EBackend, MasterKeyFile } from './backends/backend.js';
 import { generateCorpus, sha256File, sharedDicomCorpus, type CorpusFile } from './harness/dicom/corpus.js';
 import { newUid, writeSyntheticInstance } from './harness/dicom/synthetic.js';
+import { ensureOrthancInstalled } from './harness/install.js';
 import { OrthancServer, type OrthancConfiguration } from './harness/orthanc.js';
 import { mapConcurrent, retryFor, sleep } from './harness/parallel.js';
 import { findGatewayPids, processExists } from './harness/proc.js';
+import { pathWithoutNode, unpackRelease } from './harness/release.js';
 import { coreCliPath, nodeExecutable } from './harness/repo.js';
 import { OrthancHttpError, PNG_SIGNATURE, type OrthancClient, type UploadResult } from './harness/rest.js';
 
@@ -32,9 +42,17 @@ interface SuiteContext {
   key: MasterKeyFile;
   keyText: string;
   servers: OrthancServer[];
+  /** The library Orthanc loads: from the unpacked release tarball when the backend has one. */
+  pluginPath: string;
+  /** The section's NodeExecutable, undefined for the release (its runtime sits beside it). */
+  nodeExecutable: string | undefined;
+  /** Orthanc's environment: no Node.js on PATH for the release. */
+  env: NodeJS.ProcessEnv | undefined;
 }
 
 const UPLOAD_CLIENTS = 4;
+/** The configuration Debian's orthanc package installs. */
+const DEBIAN_CONFIGURATION = '/etc/orthanc/orthanc.json';
 
 /** A stored instance: what was uploaded and what Orthanc answered. */
 interface Stored {
@@ -58,16 +76,24 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
       encryption?: MasterKeyFile;
       configuration?: OrthancConfiguration;
       section?: Record<string, unknown>;
+      baseConfiguration?: string;
     } = {},
   ): Promise<OrthancServer> {
     const section = extra.section ?? store?.section(extra.encryption);
     const server = await OrthancServer.create({
       workDir: path.join(ctx.workDir, `orthanc-${label}`),
-      plugins: [backend.artifactPath],
+      plugins: [ctx.pluginPath],
       configuration: {
-        ...(section && { [backend.sectionName]: { NodeExecutable: nodeExecutable(), ...section } }),
+        ...(section && {
+          [backend.sectionName]: {
+            ...(ctx.nodeExecutable !== undefined && { NodeExecutable: ctx.nodeExecutable }),
+            ...section,
+          },
+        }),
         ...extra.configuration,
       },
+      ...(extra.baseConfiguration !== undefined && { baseConfiguration: extra.baseConfiguration }),
+      ...(ctx.env && { env: ctx.env }),
     });
     ctx.servers.push(server);
     return server;
@@ -89,6 +115,16 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
       }
       ctx.workDir = mkdtempSync(path.join(os.tmpdir(), `oos-e2e-${name}-`));
       ctx.servers = [];
+      if (backend.releaseTarball !== undefined) {
+        const folder = unpackRelease(backend.releaseTarball, path.join(ctx.workDir, 'release'));
+        ctx.pluginPath = path.join(folder, path.basename(backend.artifactPath));
+        ctx.nodeExecutable = undefined;
+        ctx.env = { ...process.env, PATH: pathWithoutNode() };
+      } else {
+        ctx.pluginPath = backend.artifactPath;
+        ctx.nodeExecutable = nodeExecutable();
+        ctx.env = undefined;
+      }
       await backend.setUp(path.join(ctx.workDir, 'backend'));
       // 2 studies x 2 series x 5 instances per patient; the large instance comes last.
       ctx.corpus = [
@@ -113,6 +149,7 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
       if (ctx.workDir !== undefined) rmSync(ctx.workDir, { recursive: true, force: true });
     }, 120_000);
 
+    describeOrthancConfigurationFiles();
     describeRoundTrip('encryption off', { encrypted: false, compressed: false });
     describeRoundTrip('A1 encryption on', { encrypted: true, compressed: false });
     describeRoundTrip("Orthanc's StorageCompression on", { encrypted: false, compressed: true });
@@ -141,6 +178,14 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
 
       test('the plugin is loaded and every file uploads', async () => {
         await expectPluginLoaded(orthanc.client);
+        const runtime = orthanc
+          .readLog()
+          .split('\n')
+          .find((line) => line.includes('gateway runtime: Node.js v'));
+        expect(runtime).toBeDefined();
+        expect(runtime).toContain(
+          ctx.nodeExecutable === undefined ? '(the runtime beside the plugin)' : '"NodeExecutable"',
+        );
         stored = await mapConcurrent(ctx.corpus, clients, async (source) => ({
           source,
           upload: await orthanc.client.uploadFile(source.file),
@@ -232,6 +277,20 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
         });
       }, 300_000);
 
+      if (!mode.encrypted && !mode.compressed) {
+        test('Orthanc reads DICOM headers through range reads', async () => {
+          // Fresh caches: Orthanc would otherwise answer /tags from the files read above.
+          await orthanc.restart();
+          const before = orthanc.readLog().length;
+          for (const { upload } of stored.filter((s) => s.source.synthetic).slice(0, 3)) {
+            await orthanc.client.tags(upload.ID);
+          }
+          const log = orthanc.readLog();
+          expect(log).toMatch(/storage area registered \(.*range reads on/);
+          expect(log.slice(before)).toMatch(/read range \[\d+, \+\d+\) of/);
+        }, 60_000);
+      }
+
       test('deleting a patient removes its objects from the backend and only those', async () => {
         const patient = stored.find((s) => s.source.synthetic)!.upload.ParentPatient;
         const instances = await orthanc.client.patientInstances(patient);
@@ -246,6 +305,45 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
         expect(after.length).toBe(before.length - uuids.length);
         expect((await orthanc.client.statistics()).CountInstances).toBe(ctx.corpus.length - instances.length);
       }, 60_000);
+    });
+  }
+
+  /** Orthanc started from configuration files it ships or writes, with only our section added. */
+  function describeOrthancConfigurationFiles(): void {
+    describe("Orthanc's own configuration files, our section merged in", () => {
+      const cases: [string, () => string][] = [
+        ["a copy of Debian's /etc/orthanc/orthanc.json", () => readFileSync(DEBIAN_CONFIGURATION, 'utf8')],
+        [
+          'the file `Orthanc --config=FILE` writes',
+          () => {
+            const file = path.join(ctx.workDir, 'orthanc-written.json');
+            execFileSync(ensureOrthancInstalled(), [`--config=${file}`]);
+            return readFileSync(file, 'utf8');
+          },
+        ],
+      ];
+      test.each(cases)(
+        '%s: stores in the backend and reads back',
+        async (_title, baseConfiguration) => {
+          const label = _title.startsWith('a copy') ? 'debian-config' : 'written-config';
+          const store = await backend.createStore(label);
+          const orthanc = await startOrthanc(label, store, { baseConfiguration: baseConfiguration() });
+          await orthanc.start();
+          try {
+            await expectPluginLoaded(orthanc.client);
+            const file = ctx.corpus.find((c) => c.synthetic)!;
+            const upload = await orthanc.client.uploadFile(file.file);
+            expect(upload.Status).toBe('Success');
+            const uuid = await orthanc.client.attachmentUuid(upload.ID);
+            expect((await store.listObjects()).some((name) => name.includes(uuid))).toBe(true);
+            expect(filesUnder(orthanc.storageDirectory)).toEqual([]);
+            expect((await orthanc.client.instanceFileSha256(upload.ID)).sha256).toBe(file.sha256);
+          } finally {
+            await orthanc.stop();
+          }
+        },
+        90_000,
+      );
     });
   }
 
