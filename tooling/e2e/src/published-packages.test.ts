@@ -1,8 +1,8 @@
 // What npm users get: each publishable package is packed (`pnpm pack`, as `pnpm publish` would),
 // and its tarball must hold exactly what its README's "Files in this package" promises, no bench
 // or test code, and only imports its package.json declares. Needs the packages built.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -80,6 +80,40 @@ describe('README helpers', () => {
   test('importedPackages finds bare imports, requires and dynamic imports, not builtins', () => {
     const source = `import a from '@s/p/sub';\nexport { b } from "q";\nimport 'side';\nconst c = await import('r');\nrequire("fs"); import x from 'node:path'; import y from './local.js';`;
     expect(importedPackages(source)).toEqual(['@s/p', 'q', 'r', 'side']);
+  });
+});
+
+describe.each(['aws', 'azure', 'google'] as const)('`orthanc-object-storage-%s install DIR`', (provider) => {
+  test('writes the plugin folder with its runtime and prints the "Plugins" entry and a section', () => {
+    const target = mkdtempSync(path.join(os.tmpdir(), `oos-install-${provider}-`));
+    try {
+      const bin = path.join(repoRoot(), 'packages', provider, 'dist', 'install.js');
+      const printed = execFileSync(process.execPath, [bin, 'install', path.join(target, 'plugin')], {
+        encoding: 'utf8',
+      });
+      const folder = path.join(target, 'plugin');
+      const files = readdirSync(folder).sort();
+      const library = files.find((file) => file.endsWith('.so'))!;
+      expect(files).toEqual(['THIRD-PARTY-NOTICES.txt', 'gateway.mjs', library, 'node'].sort());
+      expect(execFileSync(path.join(folder, 'node'), ['--version'], { encoding: 'utf8' }).trim()).toMatch(
+        /^v24\./,
+      );
+      const snippet = JSON.parse(printed.slice(printed.indexOf('{'), printed.lastIndexOf('}') + 1)) as Record<
+        string,
+        unknown
+      >;
+      expect(snippet.Plugins).toEqual([path.join(folder, library)]);
+      expect(Object.keys(snippet)).toHaveLength(2);
+    } finally {
+      rmSync(target, { recursive: true, force: true });
+    }
+  });
+
+  test('refuses wrong usage with status 2', () => {
+    const bin = path.join(repoRoot(), 'packages', provider, 'dist', 'install.js');
+    const run = spawnSync(process.execPath, [bin, 'install'], { encoding: 'utf8' });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('expected "install DIR"');
   });
 });
 
