@@ -1,9 +1,11 @@
-// Which Node.js runs the gateway, and refusing one older than 22: a real Orthanc with core's
-// file-system plugin (dist/plugin, no runtime beside it), so NodeExecutable and PATH decide.
+// What the shim takes from Orthanc's side: which Node.js runs the gateway (refusing one older
+// than 22) and the configuration's path. A real Orthanc with core's file-system plugin
+// (dist/plugin, no runtime beside it), so NodeExecutable and PATH decide.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { newUid, writeSyntheticInstance } from './harness/dicom/synthetic.js';
 import { OrthancServer } from './harness/orthanc.js';
 import { artifactDir, nodeExecutable } from './harness/repo.js';
 import { pathWithoutNode } from './harness/release.js';
@@ -127,4 +129,48 @@ test('NodeExecutable of Node 24 starts the gateway and says which runtime it use
       .filter((line) => line.startsWith('E')),
   ).toEqual([]);
   await orthanc.stop();
+});
+
+test("a relative StorageDirectory is the configuration file's folder's, as for Orthanc itself", async () => {
+  const label = 'relative-storage';
+  const elsewhere = path.join(workDir, label, 'cwd');
+  mkdirSync(elsewhere, { recursive: true });
+  const orthanc = await OrthancServer.create({
+    workDir: path.join(workDir, label),
+    cwd: elsewhere,
+    plugins: [PLUGIN],
+    configuration: {
+      StorageDirectory: 'RelativeStorage',
+      FileSystemObjectStorage: {
+        Directory: path.join(workDir, label, 'objects'),
+        HybridMode: 'WriteToFileSystem',
+        NodeExecutable: nodeExecutable(),
+      },
+    },
+  });
+  servers.push(orthanc);
+  await orthanc.start();
+  const uid = newUid();
+  const written = await writeSyntheticInstance(
+    {
+      patientId: 'E2E-RELATIVE',
+      patientName: 'E2E^Relative',
+      studyInstanceUid: uid + '.1',
+      seriesInstanceUid: uid + '.2',
+      sopInstanceUid: uid + '.3',
+      seriesNumber: 1,
+      instanceNumber: 1,
+      rows: 32,
+      columns: 32,
+      bitsAllocated: 8,
+      seed: 7,
+    },
+    path.join(workDir, label, 'instance.dcm'),
+  );
+  const upload = await orthanc.client.uploadFile(written.file);
+  const uuid = await orthanc.client.attachmentUuid(upload.ID);
+  await orthanc.stop();
+  const beside = path.join(workDir, label, 'RelativeStorage', uuid.slice(0, 2), uuid.slice(2, 4), uuid);
+  expect(existsSync(beside)).toBe(true);
+  expect(existsSync(path.join(elsewhere, 'RelativeStorage'))).toBe(false);
 });

@@ -20,6 +20,7 @@ function startGateway(
   socketPath: string,
   configuration: unknown,
   nodeOptions: string[] = [],
+  configurationPath = '',
 ): Promise<Started> {
   if (!existsSync(GATEWAY)) throw new Error(`${GATEWAY} is missing: run pnpm build in packages/core first`);
   const child = spawn(process.execPath, [...nodeOptions, GATEWAY], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -29,7 +30,13 @@ function startGateway(
     .on('data', (text: string) => stderr.push(...text.split('\n').filter(Boolean)));
   const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
   const envelope = Buffer.from(
-    JSON.stringify({ socketPath, section: 'FileSystemObjectStorage', provider: 'filesystem', configuration }),
+    JSON.stringify({
+      socketPath,
+      section: 'FileSystemObjectStorage',
+      provider: 'filesystem',
+      configurationPath,
+      configuration,
+    }),
   );
   const length = Buffer.alloc(4);
   length.writeUInt32LE(envelope.length);
@@ -102,6 +109,29 @@ describe('gateway process (bundled dist/plugin/gateway.mjs, provider filesystem)
       'W\tNodeDeprecationWarning: probe: this runtime is old',
     ]);
     expect(started.stderr.filter((line) => !/^[IWE]\t/.test(line))).toEqual([]);
+    started.child.stdin!.end();
+    expect(await started.exited).toBe(0);
+  });
+
+  it("takes a relative StorageDirectory from the configuration file's folder, as Orthanc does", async () => {
+    const socketPath = join(dir, 'gateway.sock');
+    const configurationFile = join(dir, 'etc', 'orthanc.json');
+    const started = await startGateway(
+      socketPath,
+      {
+        StorageDirectory: 'OrthancStorage',
+        FileSystemObjectStorage: { Directory: join(dir, 'objects'), HybridMode: 'WriteToFileSystem' },
+      },
+      [],
+      configurationFile,
+    );
+    expect(started.handshake.status).toBe('ready');
+    const client = await ShimClient.connect(socketPath);
+    const uuid = randomUUID();
+    await client.create(uuid, 1, randomBytes(100));
+    client.close();
+    const stored = join(dir, 'etc', 'OrthancStorage', uuid.slice(0, 2), uuid.slice(2, 4), uuid);
+    expect((await stat(stored)).size).toBe(100);
     started.child.stdin!.end();
     expect(await started.exited).toBe(0);
   });

@@ -28,6 +28,8 @@ export interface OrthancOptions {
   readonly baseConfiguration?: string;
   /** Orthanc's environment (default: this process's). */
   readonly env?: NodeJS.ProcessEnv;
+  /** Orthanc's working directory (default: the work folder). */
+  readonly cwd?: string;
   /**
    * Run the Orthanc of this chroot (see chroot.ts) instead of the host's. `shared` host folders
    * are seen at the same path inside: they must hold the work folder, the plugin and key files.
@@ -52,6 +54,7 @@ export class OrthancServer {
   private exited: Promise<ExitStatus> | undefined;
   private readonly verbose: boolean;
   private readonly env: NodeJS.ProcessEnv | undefined;
+  private readonly cwd: string;
   private readonly chroot: OrthancOptions['chroot'];
 
   private constructor(options: OrthancOptions, httpPort: number, dicomPort: number) {
@@ -63,6 +66,7 @@ export class OrthancServer {
     this.verbose = options.verbose ?? true;
     this.client = new OrthancClient(`http://127.0.0.1:${httpPort}`);
     this.env = options.env;
+    this.cwd = options.cwd ?? options.workDir;
     this.chroot = options.chroot;
     mkdirSync(options.workDir, { recursive: true });
     if (options.baseConfiguration !== undefined) {
@@ -133,7 +137,7 @@ export class OrthancServer {
         : chrootCommand(this.chroot.root, this.chroot.shared, ORTHANC_EXECUTABLE, args);
     const started = spawnLogged(command.command, command.args, {
       logFile: this.logFile,
-      cwd: this.workDir,
+      cwd: this.cwd,
       ...(this.env && { env: this.env }),
     });
     const child = started.child;
