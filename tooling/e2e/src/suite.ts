@@ -46,8 +46,8 @@ interface SuiteContext {
   pluginPath: string;
   /** The section's NodeExecutable, undefined for the release (its runtime sits beside it). */
   nodeExecutable: string | undefined;
-  /** Orthanc's environment: no Node.js on PATH for the release. */
-  env: NodeJS.ProcessEnv | undefined;
+  /** Orthanc runs with no Node.js on its PATH (the release, whose runtime sits beside it). */
+  hideNodeFromPath: boolean;
 }
 
 const UPLOAD_CLIENTS = 4;
@@ -93,7 +93,8 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
         ...extra.configuration,
       },
       ...(extra.baseConfiguration !== undefined && { baseConfiguration: extra.baseConfiguration }),
-      ...(ctx.env && { env: ctx.env }),
+      // Built at start time: a backend's setUp may add variables (STORAGE_EMULATOR_HOST).
+      ...(ctx.hideNodeFromPath && { env: { ...process.env, PATH: pathWithoutNode() } }),
     });
     ctx.servers.push(server);
     return server;
@@ -119,11 +120,11 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
         const folder = unpackRelease(backend.releaseTarball, path.join(ctx.workDir, 'release'));
         ctx.pluginPath = path.join(folder, path.basename(backend.artifactPath));
         ctx.nodeExecutable = undefined;
-        ctx.env = { ...process.env, PATH: pathWithoutNode() };
+        ctx.hideNodeFromPath = true;
       } else {
         ctx.pluginPath = backend.artifactPath;
         ctx.nodeExecutable = nodeExecutable();
-        ctx.env = undefined;
+        ctx.hideNodeFromPath = false;
       }
       await backend.setUp(path.join(ctx.workDir, 'backend'));
       // 2 studies x 2 series x 5 instances per patient; the large instance comes last.
