@@ -20,6 +20,8 @@ export interface StartedProcess {
   readonly child: ChildProcess;
   readonly pid: number;
   readonly logFile: string;
+  /** Resolves once everything the process wrote is in `logFile` (after it exited). */
+  readonly logWritten: Promise<void>;
 }
 
 /** Spawn a server process with stdout and stderr appended to `logFile`. */
@@ -36,9 +38,11 @@ export function spawnLogged(
   });
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
-  child.once('exit', () => log.end());
+  // 'close', not 'exit': the output pipes are drained by then, so the log holds the last lines.
+  child.once('close', () => log.end());
+  const logWritten = new Promise<void>((resolve) => log.once('close', () => resolve()));
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
-  return { child, pid: child.pid, logFile: options.logFile };
+  return { child, pid: child.pid, logFile: options.logFile, logWritten };
 }
 
 /** Poll `probe` until it returns a value other than undefined, or fail after `timeoutMs`. */

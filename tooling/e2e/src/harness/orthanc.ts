@@ -142,7 +142,13 @@ export class OrthancServer {
     });
     const child = started.child;
     this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    // Exited and its last log lines written: tests read the log right after.
+    this.exited = new Promise<ExitStatus>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    ).then(async (status) => {
+      await started.logWritten;
+      return status;
+    });
   }
 
   /** Spawn and wait until /system answers; fails fast with the log's tail if Orthanc exits. */
