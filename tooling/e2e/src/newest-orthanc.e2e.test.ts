@@ -1,7 +1,8 @@
 // The newest Debian Orthanc (sid, 1.13.0 today) in a debootstrap chroot (harness/chroot.ts), with
 // each provider's release tarball and no Node.js anywhere in the chroot. The backends' servers
 // run on the host's loopback, which the chroot shares. Per provider: store, read back after a
-// restart, range reads, delete, A1 encryption, backend down then back.
+// restart, range reads, delete, client-side encryption (C1, the default format), backend down
+// then back.
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -153,7 +154,7 @@ function describeNewestOrthanc(backend: E2EBackend): void {
       expect((await orthanc.client.statistics()).CountInstances).toBe(corpus.length - instances.length);
     }, 300_000);
 
-    test('the file `Orthanc --config` writes, A1 encryption, backend down then back', async () => {
+    test('the file `Orthanc --config` writes, C1 encryption, backend down then back', async () => {
       const store = await backend.createStore('newest-a1');
       const written = path.join(workDir, 'orthanc-written.json');
       const { command, args } = chrootCommand(chroot.root, [workDir], ORTHANC_EXECUTABLE, [
@@ -164,7 +165,7 @@ function describeNewestOrthanc(backend: E2EBackend): void {
       const stored = await uploadAll(orthanc);
       const objects = await store.listObjects();
       const heads = await mapConcurrent(objects, 8, (name) => store.readObjectHead(name, 2));
-      expect(heads.filter((head) => head.toString('latin1') !== 'A1')).toEqual([]);
+      expect(heads.filter((head) => head.toString('latin1') !== 'C1')).toEqual([]);
 
       await orthanc.restart();
       await expectReadBack(orthanc, stored);

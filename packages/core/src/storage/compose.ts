@@ -9,7 +9,7 @@ import { HybridStorage } from './hybrid-storage.js';
 
 /**
  * Build the full storage stack for validated settings: naming over the bucket client, hybrid
- * mode with Orthanc's own storage directory, and A1 encryption over both sides when enabled
+ * mode with Orthanc's own storage directory, and encryption (C1 or A1) over both sides when enabled
  * (as the C++ plugins do, so their encrypted hybrid files stay readable).
  * For the `filesystem` provider, pass `undefined` as client.
  */
@@ -65,8 +65,9 @@ export async function createObjectStorage(
   if (settings.encryption !== undefined) {
     storage = await createEncryptedStorage(storage, settings.encryption);
     const previous = settings.encryption.previousMasterKeys.map((key) => key.id);
+    const format = settings.encryption.writeFormat ?? 'C1';
     layers.push(
-      `A1 encryption (master key id ${settings.encryption.masterKey.id}` +
+      `encryption writing ${format}, reading C1 and A1 (master key id ${settings.encryption.masterKey.id}` +
         (previous.length > 0 ? `, previous key ids ${previous.join(', ')}` : '') +
         ')',
     );

@@ -5,7 +5,13 @@ import { createWriteStream, existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { startRadosgw, type Radosgw, rgwClientConfig } from '@orthanc-object-storage/servers';
 import type { BackendStore, E2EBackend, MasterKeyFile } from './backend.js';
 import { artifactDir, releaseTarball } from '../harness/repo.js';
@@ -68,6 +74,10 @@ class RgwStore implements BackendStore {
 
   async downloadObject(name: string, file: string): Promise<void> {
     await pipeline(await this.body(name), createWriteStream(file));
+  }
+
+  async writeObject(name: string, bytes: Buffer): Promise<void> {
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: name, Body: bytes }));
   }
 
   interrupt(): Promise<void> {
