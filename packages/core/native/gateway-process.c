@@ -3,9 +3,9 @@
 #include "gateway-process.h"
 
 #include "json-scan.h"
+#include "node-runtime.h"
 #include "wire.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -414,16 +414,8 @@ static void *supervisor_main(void *unused) {
 }
 
 static int locate_gateway_script(void) {
-  Dl_info info;
-  if (dladdr((void *)&locate_gateway_script, &info) == 0 || info.dli_fname == NULL) return -1;
-  char path[PATH_MAX];
-  if (realpath(info.dli_fname, path) == NULL) snprintf(path, sizeof(path), "%s", info.dli_fname);
-  char *slash = strrchr(path, '/');
-  const char *dir = ".";
-  if (slash) {
-    *slash = '\0';
-    dir = path[0] ? path : "/";
-  }
+  char dir[PATH_MAX];
+  if (plugin_directory(dir, sizeof(dir)) != 0) return -1;
   int n = snprintf(g_gateway_script, sizeof(g_gateway_script), "%s/gateway.mjs", dir);
   return n > 0 && (size_t)n < sizeof(g_gateway_script) ? 0 : -1;
 }
@@ -475,22 +467,26 @@ static int json_quote(const char *text, char *out, size_t capacity) {
   return 0;
 }
 
-/* {"socketPath":..,"section":..,"provider":..,"configuration":<Orthanc's JSON, raw>}, allocated
- * once at its exact size: no stray copies of the configuration (maybe secrets) in freed memory. */
-static int build_envelope(const char *section, const char *configuration) {
-  static const char format[] = "{\"socketPath\":%s,\"section\":%s,\"provider\":\"%s\",\"configuration\":%s}";
-  char socket_path[sizeof(g_socket_path) * 6 + 3], section_name[256 * 6 + 3];
+/* {"socketPath":..,"section":..,"provider":..,"configurationPath":..,"configuration":<Orthanc's
+ * JSON, raw>}, allocated once at its exact size: no stray copies of the configuration (maybe
+ * secrets) in freed memory. */
+static int build_envelope(const char *section, const char *configuration_path, const char *configuration) {
+  static const char format[] =
+      "{\"socketPath\":%s,\"section\":%s,\"provider\":\"%s\",\"configurationPath\":%s,\"configuration\":%s}";
+  char socket_path[sizeof(g_socket_path) * 6 + 3], section_name[256 * 6 + 3], config_path[PATH_MAX * 6 + 3];
   if (json_quote(g_socket_path, socket_path, sizeof(socket_path)) != 0 ||
-      json_quote(section, section_name, sizeof(section_name)) != 0)
+      json_quote(section, section_name, sizeof(section_name)) != 0 ||
+      json_quote(configuration_path, config_path, sizeof(config_path)) != 0)
     return -1;
-  int length = snprintf(NULL, 0, format, socket_path, section_name, OOS_PROVIDER, configuration);
+  int length = snprintf(NULL, 0, format, socket_path, section_name, OOS_PROVIDER, config_path, configuration);
   if (length < 0 || (g_envelope = malloc((size_t)length + 1)) == NULL) return -1;
   g_envelope_size = (size_t)snprintf(g_envelope, (size_t)length + 1, format, socket_path, section_name,
-                                     OOS_PROVIDER, configuration);
+                                     OOS_PROVIDER, config_path, configuration);
   return 0;
 }
 
-int gateway_prepare(const char *node_executable, const char *section, const char *configuration) {
+int gateway_prepare(const char *node_executable, const char *section, const char *configuration_path,
+                    const char *configuration) {
   g_node_executable = strdup(node_executable);
   int ok = g_node_executable != NULL && locate_gateway_script() == 0;
   if (ok && access(g_gateway_script, R_OK) != 0) {
@@ -502,7 +498,7 @@ int gateway_prepare(const char *node_executable, const char *section, const char
     log_message(LOG_ERROR, "cannot create a private directory for the gateway socket: %s", strerror(errno));
     ok = 0;
   }
-  if (ok && build_envelope(section, configuration) != 0) ok = 0;
+  if (ok && build_envelope(section, configuration_path, configuration) != 0) ok = 0;
   if (ok) return 0;
   release_resources();
   return -1;

@@ -13,8 +13,11 @@
 #pragma GCC visibility push(hidden)
 
 /* Finds gateway.mjs next to this library, creates the socket's private directory and the
- * configuration envelope. Returns -1 (logged when a reason is known, nothing kept) on failure. */
-int gateway_prepare(const char *node_executable, const char *section, const char *configuration);
+ * configuration envelope (with the path of Orthanc's configuration, "" when unknown, against
+ * which Orthanc resolves relative paths). Returns -1 (logged when a reason is known, nothing
+ * kept) on failure. */
+int gateway_prepare(const char *node_executable, const char *section, const char *configuration_path,
+                    const char *configuration);
 
 /* Starts the supervisor and waits for the first handshake. Returns -1 (logged, everything
  * released) when the gateway cannot start or rejects the configuration. */

@@ -3,7 +3,8 @@
  *
  * Orthanc loads plugins as C shared libraries; all logic (configuration, naming, encryption,
  * backends) lives in a TypeScript gateway process. The shim only:
- *   - finds whether the provider's section exists and which Node executable to run (here);
+ *   - finds whether the provider's section exists (here) and which Node runtime to run
+ *     (node-runtime.c);
  *   - starts the gateway and restarts it with backoff if it dies (gateway-process.c);
  *   - forwards each storage callback over a Unix socket, with pooled connections and a
  *     deadline on every call (wire.c);
@@ -17,6 +18,7 @@
 #include "forward.h"
 #include "gateway-process.h"
 #include "json-scan.h"
+#include "node-runtime.h"
 #include "wire.h"
 
 #include <limits.h>
@@ -99,16 +101,25 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext *contex
     return 0;
   }
 
-  char node[PATH_MAX] = "node";
+  char configured_node[PATH_MAX], node[PATH_MAX];
   const char *section_value = json_member(configuration, section);
-  if (section_value != NULL && *section_value == '{' &&
-      json_member(section_value, "NodeExecutable") != NULL &&
-      (json_member_string(section_value, "NodeExecutable", node, sizeof(node)) != 0 || node[0] == '\0')) {
+  int configured = section_value != NULL && *section_value == '{' &&
+                   json_member(section_value, "NodeExecutable") != NULL;
+  if (configured &&
+      (json_member_string(section_value, "NodeExecutable", configured_node, sizeof(configured_node)) != 0 ||
+       configured_node[0] == '\0')) {
     log_message(LOG_ERROR, "\"%s.NodeExecutable\" must be a non-empty path string", section);
     OrthancPluginFreeString(context, configuration);
     return -1;
   }
-  int prepared = gateway_prepare(node, section, configuration) == 0;
+  if (resolve_node_runtime(configured ? configured_node : NULL, section, node, sizeof(node)) != 0) {
+    OrthancPluginFreeString(context, configuration);
+    return -1;
+  }
+  /* Orthanc resolves relative paths of its configuration against the file's folder. */
+  char *configuration_path = OrthancPluginGetConfigurationPath(context);
+  int prepared = gateway_prepare(node, section, configuration_path ? configuration_path : "", configuration) == 0;
+  if (configuration_path) OrthancPluginFreeString(context, configuration_path);
   OrthancPluginFreeString(context, configuration);
   int range_reads;
   pid_t pid;

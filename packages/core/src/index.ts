@@ -8,3 +8,5 @@ export * from './storage/fs-storage.js';
 export * from './storage/compose.js';
 export * from './crypto/index.js';
 export * from './gateway/run-gateway.js';
+export * from './install/plugin-folder.js';
+export * from './install/install-command.js';

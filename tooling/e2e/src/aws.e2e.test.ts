@@ -1,5 +1,5 @@
-// The end-to-end suite against S3: Ceph RGW from Debian and the aws plugin artifact.
-import { awsBackend } from './backends/radosgw.js';
+// The end-to-end suite against the aws plugin (backends/aws.ts), from its release tarball.
+import { awsBackend } from './backends/aws.js';
 import { describeEndToEnd } from './suite.js';
 
 describeEndToEnd('aws', awsBackend());

@@ -1,4 +1,5 @@
 import { chmod, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import { parseProviderSettings } from '../config/parse.js';
 import type { ProviderId, ProviderSettings } from '../config/settings.js';
@@ -60,6 +61,7 @@ export async function runGateway<P extends ProviderId>(definition: ProviderDefin
 export async function serveGateway<P extends ProviderId>(provider: P, open: StorageOpener<P>): Promise<void> {
   const log = createStderrLogger();
   redirectConsole(log);
+  routeProcessWarnings(log);
   const handshake = (answer: Handshake) => process.stdout.write(`${JSON.stringify(answer)}\n`);
   const state: { server?: Server; storage?: ObjectStorage; socketPath?: string; socketInode?: number } = {};
   const sockets = new Set<Socket>();
@@ -95,7 +97,9 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
         `this gateway serves provider '${provider}', the shim asked for '${envelope.provider}'`,
       );
     }
-    const parsed = parseProviderSettings(provider, envelope.configuration);
+    const parsed = parseProviderSettings(provider, envelope.configuration, {
+      baseDirectory: await orthancBaseDirectory(envelope.configurationPath),
+    });
     for (const warning of parsed.warnings) log.warn(warning);
     const settings = parsed.settings;
     if (settings === undefined)
@@ -139,4 +143,20 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
     handshake({ status: 'error', message });
     await stop(1);
   }
+}
+
+/** The folder Orthanc resolves relative paths against: the configuration file's, or the folder given. */
+async function orthancBaseDirectory(configurationPath: string | undefined): Promise<string | undefined> {
+  if (!configurationPath) return undefined;
+  const info = await stat(configurationPath).catch(() => undefined);
+  return info?.isDirectory() ? configurationPath : dirname(configurationPath);
+}
+
+/**
+ * Node prints process warnings (e.g. an SDK's end-of-support notice) as bare stderr lines, which
+ * the shim would log as errors: log them as warnings instead, through our own line format.
+ */
+function routeProcessWarnings(log: Logger): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => log.warn(`${warning.name}: ${warning.message}`));
 }

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { BackendStore, E2EBackend } from '../backends/backend.js';
 import { fileSystemBackend } from '../backends/filesystem.js';
-import { awsBackend } from '../backends/radosgw.js';
+import { awsBackend } from '../backends/aws.js';
 import { reissue } from '../harness/dicom/reuid.js';
 import { OrthancServer } from '../harness/orthanc.js';
 import { mapConcurrent } from '../harness/parallel.js';

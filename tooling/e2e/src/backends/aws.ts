@@ -13,8 +13,8 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { startRadosgw, type Radosgw, rgwClientConfig } from '@orthanc-object-storage/servers';
-import { artifactDir } from '../harness/repo.js';
 import type { BackendStore, E2EBackend, MasterKeyFile } from './backend.js';
+import { artifactDir, releaseTarball } from '../harness/repo.js';
 
 const ARTIFACT = path.join(artifactDir('aws'), 'libOrthancAwsS3Storage.so');
 
@@ -89,7 +89,6 @@ class RgwStore implements BackendStore {
   }
 }
 
-/** Ceph RGW (tooling/servers) and the aws plugin artifact. */
 export function awsBackend(): E2EBackend {
   let rgw: Radosgw | undefined;
   let s3: S3Client | undefined;
@@ -97,6 +96,7 @@ export function awsBackend(): E2EBackend {
   return {
     name: 'aws',
     artifactPath: ARTIFACT,
+    releaseTarball: releaseTarball('aws'),
     sectionName: 'AwsS3Storage',
     pluginId: 'AWS S3 Storage',
     async setUp(workDir: string) {
