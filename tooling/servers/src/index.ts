@@ -4,3 +4,4 @@ export * from './gcs-emulator.js';
 export * from './radosgw.js';
 export * from './tls.js';
 export * from './postgresql.js';
+export * from './fault-proxy.js';
