@@ -102,13 +102,17 @@ export async function startFaultProxy(target: string, port = 0): Promise<FaultPr
           sent += part.length;
           response.write(part);
           if (sent < total / 2) return;
+          abandoned = true;
           answer.destroy();
           if (current.kind === 'reset-mid-body') response.socket?.resetAndDestroy();
           else stalled.add(response); // nothing more, until the client gives up
         });
       },
     );
-    forward.on('error', () => response.socket?.resetAndDestroy());
+    let abandoned = false; // the fault cut the forward request on purpose
+    forward.on('error', () => {
+      if (!abandoned) response.socket?.resetAndDestroy();
+    });
     if (!cutRequest) {
       request.pipe(forward);
       return;
@@ -117,6 +121,7 @@ export async function startFaultProxy(target: string, port = 0): Promise<FaultPr
     request.on('data', (chunk: Buffer) => {
       received += chunk.length;
       if (received >= length / 2) {
+        abandoned = true;
         forward.destroy();
         if (current.kind === 'stall') {
           request.pause(); // nothing more reaches the server, nothing comes back
