@@ -20,6 +20,7 @@ export interface SoakResult {
   readonly failures: string[];
   /** Highest gateway RSS seen in each quarter of the run, in MiB. */
   readonly rssPeakMiB: [number, number, number, number];
+  /** Open descriptors of the gateway after the first quarter (pools warm) and at the end. */
   readonly descriptors: { readonly first: number; readonly last: number };
   readonly seconds: number;
 }
@@ -52,9 +53,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const sampler = setInterval(() => {
     const q = quarter();
     rssPeak[q] = Math.max(rssPeak[q] ?? 0, processMemory(gateway).rss);
+    if (q >= 1) firstDescriptors ??= openDescriptors(gateway);
   }, 100);
   const started = Date.now();
-  const firstDescriptors = openDescriptors(gateway);
+  // Descriptors once warm (connection pools filled), at the end of the first quarter.
+  let firstDescriptors: number | undefined;
 
   const pickLive = (): string | undefined => {
     for (const uuid of live.keys()) if (!busy.has(uuid) && Math.random() < 0.2) return uuid;
@@ -119,7 +122,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       mismatches,
       failures: failures.slice(0, 20),
       rssPeakMiB: rssPeak.map((bytes) => Math.round((bytes / MiB) * 10) / 10) as SoakResult['rssPeakMiB'],
-      descriptors: { first: firstDescriptors, last: lastDescriptors },
+      descriptors: { first: firstDescriptors ?? lastDescriptors, last: lastDescriptors },
       seconds: Math.round((Date.now() - started) / 100) / 10,
     };
   } finally {

@@ -59,12 +59,22 @@ export interface ShimHostOptions {
 export class ShimHost {
   readonly log: string[] = [];
   readonly exited: Promise<number | null>;
-  private readonly pending = new Map<number, (result: ShimCallResult) => void>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (result: ShimCallResult) => void; reject: (error: Error) => void }
+  >();
   private nextId = 1;
   private hello: { ready: boolean; rangeReads: boolean } | undefined;
 
   private constructor(private readonly child: ChildProcess) {
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code) => {
+        // Calls in flight get no answer from a host that is gone.
+        for (const { reject } of this.pending.values()) reject(new Error(`the shim host exited (${code})`));
+        this.pending.clear();
+        resolve(code);
+      }),
+    );
   }
 
   static async start(options: ShimHostOptions): Promise<ShimHost> {
@@ -72,6 +82,7 @@ export class ShimHost {
     writeFileSync(configPath, JSON.stringify(options.configuration), { mode: 0o600 });
     const child = spawn(shimHostBinary(), [options.plugin, configPath, String(options.threads ?? 16)], {
       stdio: ['pipe', 'pipe', 'pipe'],
+      env: process.env, // this module's (Jest's) environment, e.g. STORAGE_EMULATOR_HOST
     });
     const host = new ShimHost(child);
     createInterface({ input: child.stderr! }).on('line', (line) => host.log.push(line));
@@ -84,7 +95,7 @@ export class ShimHost {
           return;
         }
         const result = JSON.parse(line) as ShimCallResult & { id: number };
-        host.pending.get(result.id)?.(result);
+        host.pending.get(result.id)?.resolve(result);
         host.pending.delete(result.id);
       });
       void host.exited.then(() => resolve());
@@ -121,7 +132,7 @@ export class ShimHost {
         reject(new Error('the shim host has exited'));
         return;
       }
-      this.pending.set(id, resolve);
+      this.pending.set(id, { resolve, reject });
       this.child.stdin!.write(`${format(id)}\n`);
     });
   }
