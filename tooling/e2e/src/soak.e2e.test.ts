@@ -56,8 +56,8 @@ describe.each([
       // The short CI run is too short for a memory trend; the long run checks it (see README).
       if (OPERATIONS >= 4000) expect(result.rssPeakMiB[3]).toBeLessThanOrEqual(result.rssPeakMiB[0] * 1.1);
       // Pools (shim connections, HTTP agents) are warm after the first quarter: a leak would grow
-    // with every operation, far beyond a few pooled sockets.
-    expect(result.descriptors.last).toBeLessThanOrEqual(result.descriptors.first + 8);
+      // with every operation, far beyond a few pooled sockets.
+      expect(result.descriptors.last).toBeLessThanOrEqual(result.descriptors.first + 8);
     },
     1_800_000,
   );
