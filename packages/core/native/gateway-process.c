@@ -53,6 +53,7 @@ static int g_stopping;
 static gateway_child g_child = {.pid = -1, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
 static char *g_failure;       /* why the first start failed, whole (it may be long) */
 static int g_range_reads;
+static char *g_ready_handshake; /* the first "ready" line: the routes and job types to register */
 static int64_t g_call_timeout_ms = DEFAULT_CALL_TIMEOUT_MS;
 
 static pthread_t g_supervisor;
@@ -333,6 +334,7 @@ static int await_handshake(gateway_child *child, char **failure) {
     } else {
       pthread_mutex_lock(&g_lock);
       g_range_reads = range != NULL && strncmp(range, "true", 4) == 0;
+      if (g_ready_handshake == NULL) g_ready_handshake = strdup(line);
       g_call_timeout_ms = (int64_t)(seconds * 1000);
       pthread_mutex_unlock(&g_lock);
       result = 0;
@@ -502,6 +504,8 @@ static void release_resources(void) {
   g_envelope = NULL;
   free(g_node_executable);
   g_node_executable = NULL;
+  free(g_ready_handshake);
+  g_ready_handshake = NULL;
 }
 
 /* `text` as a JSON string literal; `out` holds 6 bytes per character and 3 more. */
@@ -635,6 +639,8 @@ int gateway_is_current(unsigned generation) {
   pthread_mutex_unlock(&g_lock);
   return current;
 }
+
+const char *gateway_ready_handshake(void) { return g_ready_handshake; }
 
 int64_t gateway_call_timeout_ms(void) {
   pthread_mutex_lock(&g_lock);

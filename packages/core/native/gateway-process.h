@@ -32,6 +32,9 @@ int gateway_is_current(unsigned generation);
 
 int64_t gateway_call_timeout_ms(void);
 
+/* The first gateway's "ready" handshake line (JSON), once gateway_start has succeeded. */
+const char *gateway_ready_handshake(void);
+
 void gateway_socket_address(struct sockaddr_un *address);
 
 #pragma GCC visibility pop

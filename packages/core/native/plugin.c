@@ -7,11 +7,14 @@
  *   - starts the gateway and restarts it with backoff if it dies (gateway-process.c);
  *   - forwards each storage callback over a Unix socket, with pooled connections and a
  *     deadline on every call (wire.c);
- *   - forwards the gateway's log lines to Orthanc's log (gateway-process.c).
+ *   - forwards the gateway's log lines to Orthanc's log (gateway-process.c);
+ *   - registers the REST routes and job types the gateway announces and forwards their callbacks,
+ *     serving the gateway's own requests to Orthanc's REST API meanwhile (forward.c).
  */
 #define _GNU_SOURCE
 #include "shim.h"
 
+#include "forward.h"
 #include "gateway-process.h"
 #include "json-scan.h"
 #include "wire.h"
@@ -111,6 +114,10 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext *contex
   pid_t pid;
   if (!prepared || gateway_start(&range_reads, &pid) != 0) return -1;
 
+  if (forward_register(gateway_ready_handshake()) != 0) {
+    gateway_stop();
+    return -1;
+  }
   OrthancPluginRegisterStorageArea2(context, storage_create, storage_read_whole,
                                     range_reads ? storage_read_range : NULL, storage_remove);
   log_message(LOG_WARNING,

@@ -1,4 +1,10 @@
-/* The shim's side of the wire protocol: see wire.h. */
+/*
+ * The shim's side of the wire protocol (framing described at the top of src/gateway/protocol.ts):
+ *   - storage calls: request header(32) uuid [body]; response header(16) message [bytes trailer];
+ *   - forwarded calls (wire_invoke): an Invoke frame (op 5: name, JSON meta, body), then, until the
+ *     final answer, any number of OrthancRequest frames from the gateway that the caller's handler
+ *     carries out and answers with an OrthancAnswer frame (op 6), all on the same connection.
+ */
 #include "wire.h"
 
 #include "gateway-process.h"
@@ -9,6 +15,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,7 +31,11 @@
 static const unsigned char REQUEST_MAGIC[4] = {'O', 'S', 'Q', '1'};
 static const unsigned char RESPONSE_MAGIC[4] = {'O', 'S', 'R', '1'};
 
-enum { ST_OK = 0, ST_NOT_FOUND = 1, ST_RANGE = 2, ST_INTEGRITY = 3, ST_BAD_REQUEST = 4, ST_FAILED = 5 };
+enum { ST_OK = 0, ST_NOT_FOUND = 1, ST_RANGE = 2, ST_INTEGRITY = 3, ST_BAD_REQUEST = 4, ST_FAILED = 5,
+       ST_ORTHANC_REQUEST = 6 };
+
+/* Largest body of a forwarded call's message (REST bodies, job states: small in practice). */
+#define MAX_INVOKE_BODY ((uint64_t)256 * 1024 * 1024)
 
 #define POOL_CAPACITY 64
 
@@ -348,7 +359,9 @@ OrthancPluginErrorCode wire_call(const call_request *request) {
     }
     return OrthancPluginErrorCode_StorageAreaPlugin;
   }
-  log_message(LOG_ERROR, "error while %s object %s: %s", operation_name(request->op), request->uuid,
+  /* A missing object is Orthanc's to report (hybrid mode has already looked on both sides). */
+  log_message(outcome.status == ST_NOT_FOUND ? LOG_WARNING : LOG_ERROR, "error while %s object %s: %s",
+              operation_name(request->op), request->uuid,
               outcome.message[0] ? outcome.message : "unknown gateway error");
   switch (outcome.status) {
     case ST_NOT_FOUND: return OrthancPluginErrorCode_UnknownResource;
@@ -358,3 +371,109 @@ OrthancPluginErrorCode wire_call(const call_request *request) {
   }
 }
 
+
+/* ---- Forwarded calls --------------------------------------------------------------------- */
+
+void wire_message_free(wire_message *message) {
+  free(message->meta);
+  free(message->body);
+  message->meta = NULL;
+  message->body = NULL;
+  message->body_size = 0;
+}
+
+/* Sends a header (op, name, meta length, body size), the name, the meta and the body. */
+static int send_frame(int fd, int op, const char *name, const char *meta, const void *body, uint64_t body_size,
+                      int64_t deadline_ms) {
+  size_t name_length = strlen(name), meta_length = strlen(meta);
+  unsigned char header[REQUEST_HEADER_SIZE] = {0};
+  memcpy(header, REQUEST_MAGIC, 4);
+  header[4] = (unsigned char)op;
+  put_u16(header + 6, (uint16_t)name_length);
+  put_u32(header + 8, (uint32_t)meta_length);
+  put_u64(header + 24, body_size);
+  struct iovec iov[4] = {
+      {.iov_base = header, .iov_len = sizeof(header)},
+      {.iov_base = (void *)name, .iov_len = name_length},
+      {.iov_base = (void *)meta, .iov_len = meta_length},
+      {.iov_base = (void *)body, .iov_len = body_size},
+  };
+  return send_all_iov(fd, iov, body_size > 0 ? 4 : 3, deadline_ms);
+}
+
+/* Reads a response header, its whole message (the metadata) and its body. */
+static int read_message(int fd, int *status, wire_message *message, int64_t deadline_ms) {
+  unsigned char header[RESPONSE_HEADER_SIZE];
+  int r = recv_all(fd, header, sizeof(header), deadline_ms);
+  if (r != IO_OK) return r;
+  if (memcmp(header, RESPONSE_MAGIC, 4) != 0) return IO_ERROR;
+  *status = header[4];
+  size_t meta_length = get_u16(header + 6);
+  uint64_t body_size = get_u64(header + 8);
+  if (body_size > MAX_INVOKE_BODY) return IO_ERROR;
+  message->meta = malloc(meta_length + 1);
+  message->body = body_size > 0 ? malloc((size_t)body_size) : NULL;
+  message->body_size = body_size;
+  if (message->meta == NULL || (body_size > 0 && message->body == NULL)) return IO_ERROR;
+  r = recv_all(fd, message->meta, meta_length, deadline_ms);
+  if (r == IO_OK && body_size > 0) r = recv_all(fd, message->body, (size_t)body_size, deadline_ms);
+  message->meta[r == IO_OK ? meta_length : 0] = '\0';
+  return r;
+}
+
+typedef struct {
+  int io;
+  int answered;
+} invoke_outcome;
+
+static void invoke_once(connection *c, const char *name, const char *meta, const void *body, uint64_t body_size,
+                        wire_orthanc_handler handler, wire_message *answer, int *status, invoke_outcome *out,
+                        int64_t deadline_ms) {
+  out->answered = 0;
+  out->io = send_frame(c->fd, OP_INVOKE, name, meta, body, body_size, deadline_ms);
+  while (out->io == IO_OK) {
+    wire_message message = {0};
+    out->io = read_message(c->fd, status, &message, deadline_ms);
+    if (out->io == IO_OK) out->answered = 1;
+    if (out->io != IO_OK || *status != ST_ORTHANC_REQUEST) {
+      *answer = message;
+      return;
+    }
+    wire_message reply = {0};
+    handler(&message, &reply);
+    out->io = send_frame(c->fd, OP_ORTHANC_ANSWER, "", reply.meta ? reply.meta : "{\"error\":1}", reply.body,
+                         reply.body_size, deadline_ms);
+    wire_message_free(&message);
+    wire_message_free(&reply);
+  }
+}
+
+int wire_invoke(const char *name, const char *meta, const void *body, uint64_t body_size,
+                wire_orthanc_handler handler, wire_message *answer, char *failure, size_t failure_size) {
+  int64_t timeout_ms = gateway_call_timeout_ms();
+  int64_t deadline = now_ms() + timeout_ms;
+  invoke_outcome outcome;
+  int status = ST_FAILED;
+  memset(answer, 0, sizeof(*answer));
+  for (int attempt = 0;; attempt++) {
+    connection c;
+    if (connection_acquire(&c, attempt == 0, deadline, failure, failure_size) != 0) return -1;
+    invoke_once(&c, name, meta, body, body_size, handler, answer, &status, &outcome, deadline);
+    connection_release(&c, outcome.io == IO_OK);
+    if (outcome.io != IO_OK && !outcome.answered && c.reused && attempt == 0) {
+      wire_message_free(answer);
+      continue;
+    }
+    break;
+  }
+  if (outcome.io == IO_OK && status == ST_OK) return 0;
+  if (outcome.io == IO_TIMEOUT) {
+    snprintf(failure, failure_size, "timed out after %lld s (GatewayCallTimeout)", (long long)(timeout_ms / 1000));
+  } else if (outcome.io != IO_OK) {
+    snprintf(failure, failure_size, "%s", io_describe(outcome.io));
+  } else {
+    snprintf(failure, failure_size, "%s", answer->meta && answer->meta[0] ? answer->meta : "unknown gateway error");
+  }
+  wire_message_free(answer);
+  return -1;
+}

@@ -62,7 +62,8 @@ beforeAll(async () => {
         AccessKey: rgw.accessKey,
         SecretKey: rgw.secretKey,
         NodeExecutable: nodeExecutable(),
-        StorageEncryption: { Enable: true, MasterKey: [1, keyPath] },
+        // A1 on purpose: its known limit is what the last test shows (C1, the default, refuses it).
+        StorageEncryption: { Enable: true, MasterKey: [1, keyPath], WriteFormat: 'A1' },
       },
     },
   });

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { E2EBackend, MasterKeyFile } from './backends/backend.js';
-import { awsBackend } from './backends/aws.js';
+import { awsBackend } from './backends/radosgw.js';
 import { azureBackend } from './backends/azure.js';
 import { googleBackend } from './backends/google.js';
 import { nodeExecutable } from './harness/repo.js';

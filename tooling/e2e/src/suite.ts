@@ -1,10 +1,20 @@
 // The reusable end-to-end suite: a real Debian Orthanc with our plugin artifact against one backend.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { WriteFormat } from '@orthanc-object-storage/core';
 import type { BackendStore, E2EBackend, MasterKeyFile } from './backends/backend.js';
 import { generateCorpus, sha256File, sharedDicomCorpus, type CorpusFile } from './harness/dicom/corpus.js';
 import { newUid, writeSyntheticInstance } from './harness/dicom/synthetic.js';
@@ -56,11 +66,13 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
     store: BackendStore | undefined,
     extra: {
       encryption?: MasterKeyFile;
+      /** StorageEncryption.WriteFormat; the plugin's default (C1) when absent. */
+      writeFormat?: WriteFormat;
       configuration?: OrthancConfiguration;
       section?: Record<string, unknown>;
     } = {},
   ): Promise<OrthancServer> {
-    const section = extra.section ?? store?.section(extra.encryption);
+    const section = extra.section ?? withWriteFormat(store?.section(extra.encryption), extra.writeFormat);
     const server = await OrthancServer.create({
       workDir: path.join(ctx.workDir, `orthanc-${label}`),
       plugins: [backend.artifactPath],
@@ -114,8 +126,9 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
     }, 120_000);
 
     describeRoundTrip('encryption off', { encrypted: false, compressed: false });
-    describeRoundTrip('A1 encryption on', { encrypted: true, compressed: false });
+    describeRoundTrip('C1 encryption on', { encrypted: true, compressed: false });
     describeRoundTrip("Orthanc's StorageCompression on", { encrypted: false, compressed: true });
+    describeFormatSwitch();
     describeFaults();
   });
 
@@ -159,14 +172,26 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
         expect(filesUnder(orthanc.storageDirectory)).toEqual([]);
       }, 120_000);
 
+      if (!mode.compressed) {
+        test('one object per instance: with range reads Orthanc stores no "DICOM until pixel data"', async () => {
+          const objects = await store.listObjects();
+          const instances = (await orthanc.client.statistics()).CountInstances;
+          console.log(`${name}, ${title}: ${objects.length} objects for ${instances} instances`);
+          expect(objects.length).toBe(instances);
+          const log = orthanc.readLog();
+          expect(log).toMatch(/storage area registered .*range reads on/);
+        }, 60_000);
+      }
+
       if (mode.encrypted) {
-        test('every object starts with A1 and has no plaintext DICM marker', async () => {
+        test('every object starts with C1, is bound to its attachment, and has no plaintext DICM marker', async () => {
           const objects = await store.listObjects();
           expect(objects.length).toBeGreaterThanOrEqual(ctx.corpus.length);
           const bad = await mapConcurrent(objects, 8, async (name) => {
             const head = await store.readObjectHead(name, 132);
             const ok =
-              head.subarray(0, 2).toString('latin1') === 'A1' &&
+              head.subarray(0, 2).toString('latin1') === 'C1' &&
+              name.includes(head.subarray(69, 105).toString('latin1')) &&
               head.subarray(128, 132).toString('latin1') !== 'DICM';
             return ok ? undefined : name;
           });
@@ -232,6 +257,22 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
         });
       }, 300_000);
 
+      if (!mode.compressed) {
+        test('/tags and /frames/0/raw are served by range reads, byte-exact', async () => {
+          await orthanc.restart(); // Orthanc's storage cache would answer without the plugin
+          const before = rangeReadsLogged(orthanc);
+          const sample = stored
+            .filter((s) => s.source.synthetic && s.source.size < 4 * 1024 * 1024)
+            .slice(-12);
+          for (const { source, upload } of sample) {
+            const frame = await orthanc.client.getBytes(`/instances/${upload.ID}/frames/0/raw`);
+            expect(frame.equals(await pixelDataOf(source.file, frame.length))).toBe(true);
+            expect((await orthanc.client.tags(upload.ID))['0008,0018']?.Value).toEqual(expect.any(String));
+          }
+          expect(rangeReadsLogged(orthanc)).toBeGreaterThan(before);
+        }, 120_000);
+      }
+
       test('deleting a patient removes its objects from the backend and only those', async () => {
         const patient = stored.find((s) => s.source.synthetic)!.upload.ParentPatient;
         const instances = await orthanc.client.patientInstances(patient);
@@ -246,6 +287,105 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
         expect(after.length).toBe(before.length - uuids.length);
         expect((await orthanc.client.statistics()).CountInstances).toBe(ctx.corpus.length - instances.length);
       }, 60_000);
+
+      if (mode.encrypted) {
+        test('tampered C1 objects are refused through Orthanc, with no DICOM bytes and the object named in the log', async () => {
+          const remaining = new Set(await orthanc.client.getJson<string[]>('/instances'));
+          const targets = stored
+            .filter((s) => s.source.synthetic && s.source.size < 1024 * 1024 && remaining.has(s.upload.ID))
+            .slice(-4);
+          expect(targets.length).toBe(4);
+          const [flipped, truncated, copied, victim] = await Promise.all(
+            targets.map(async (target) => {
+              const uuid = await orthanc.client.attachmentUuid(target.upload.ID);
+              const name = (await store.listObjects()).find((n) => n.includes(uuid))!;
+              const file = path.join(ctx.workDir, `tamper-${uuid}`);
+              await store.downloadObject(name, file);
+              return { ...target, uuid, name, bytes: readFileSync(file) };
+            }),
+          );
+          const flippedBytes = Buffer.from(flipped!.bytes);
+          flippedBytes[200]! ^= 0x01; // inside the first chunk: whole and range reads both fail
+          await store.writeObject(flipped!.name, flippedBytes);
+          await store.writeObject(
+            truncated!.name,
+            truncated!.bytes.subarray(0, truncated!.bytes.length - 10),
+          );
+          await store.writeObject(victim!.name, copied!.bytes); // copied over another attachment's name
+          await orthanc.restart(); // Orthanc's storage cache would serve the intact bytes
+
+          const cases = [
+            { target: flipped!, logged: 'fails C1 authentication', tagsFail: true },
+            { target: truncated!, logged: 'truncated', tagsFail: false },
+            { target: victim!, logged: `holds attachment ${copied!.uuid}`, tagsFail: true },
+          ];
+          for (const { target, logged, tagsFail } of cases) {
+            const original = readFileSync(target.source.file);
+            const uris = [
+              `/instances/${target.upload.ID}/file`,
+              ...(tagsFail
+                ? [`/instances/${target.upload.ID}/tags`, `/instances/${target.upload.ID}/frames/0/raw`]
+                : []),
+            ];
+            for (const uri of uris) {
+              const answer = await orthanc.client.getRaw(uri);
+              expect(answer.status).toBeGreaterThanOrEqual(400);
+              expect(answer.body.includes(Buffer.from('DICM'))).toBe(false);
+              expect(answer.body.includes(original.subarray(original.length - 64))).toBe(false);
+            }
+            const lines = orthanc
+              .readLog()
+              .split('\n')
+              .filter((line) => line.includes(target.uuid));
+            expect(lines).toEqual(expect.arrayContaining([expect.stringContaining(logged)]));
+          }
+          // The copy itself still reads as what it is, under its own name.
+          expect((await orthanc.client.instanceFileSha256(copied!.upload.ID)).sha256).toBe(
+            copied!.source.sha256,
+          );
+        }, 120_000);
+      }
+    });
+  }
+
+  function describeFormatSwitch(): void {
+    describe('A1 objects written before switching to C1', () => {
+      test('still read, whole, as /tags and as frames, beside the new C1 objects', async () => {
+        const store = await backend.createStore('a1-to-c1');
+        const sample = ctx.corpus.filter((c) => c.synthetic && c.size < 1024 * 1024).slice(0, 8);
+        const before = await startOrthanc('a1-to-c1', store, { encryption: ctx.key, writeFormat: 'A1' });
+        await before.start();
+        const oldOnes = await mapConcurrent(sample.slice(0, 5), clients, async (source) => ({
+          source,
+          upload: await before.client.uploadFile(source.file),
+        }));
+        await before.stop();
+        const heads = async () =>
+          Promise.all(
+            (await store.listObjects()).map(async (name) =>
+              (await store.readObjectHead(name, 2)).toString('latin1'),
+            ),
+          );
+        expect(await heads()).toEqual(oldOnes.map(() => 'A1'));
+
+        // Same index and store, now writing C1 (the default).
+        const after = await startOrthanc('a1-to-c1', store, { encryption: ctx.key });
+        await after.start();
+        const newOnes = await mapConcurrent(sample.slice(5), clients, async (source) => ({
+          source,
+          upload: await after.client.uploadFile(source.file),
+        }));
+        expect((await heads()).sort()).toEqual(
+          [...oldOnes.map(() => 'A1'), ...newOnes.map(() => 'C1')].sort(),
+        );
+        for (const { source, upload } of [...oldOnes, ...newOnes]) {
+          expect((await after.client.instanceFileSha256(upload.ID)).sha256).toBe(source.sha256);
+          expect((await after.client.tags(upload.ID))['0008,0018']?.Value).toEqual(expect.any(String));
+          const frame = await after.client.getBytes(`/instances/${upload.ID}/frames/0/raw`);
+          expect(frame.equals(await pixelDataOf(source.file, frame.length))).toBe(true);
+        }
+        await after.stop();
+      }, 180_000);
     });
   }
 
@@ -381,4 +521,30 @@ function filesUnder(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((entry) => entry.isFile())
     .map((entry) => path.join(entry.parentPath, entry.name));
+}
+
+/** Adds `StorageEncryption.WriteFormat` to a section that has encryption. */
+function withWriteFormat(
+  section: Record<string, unknown> | undefined,
+  writeFormat: WriteFormat | undefined,
+): Record<string, unknown> | undefined {
+  if (section === undefined || writeFormat === undefined) return section;
+  const encryption = section.StorageEncryption as Record<string, unknown> | undefined;
+  if (encryption === undefined) throw new Error('a WriteFormat needs StorageEncryption in the section');
+  return { ...section, StorageEncryption: { ...encryption, WriteFormat: writeFormat } };
+}
+
+/** The last `length` pixel bytes of an uncompressed synthetic instance (its Pixel Data is last, padded to even). */
+async function pixelDataOf(file: string, length: number): Promise<Buffer> {
+  const bytes = await readFile(file);
+  const end = bytes.length - (length % 2);
+  return bytes.subarray(end - length, end);
+}
+
+/** How many range reads the gateway has logged so far (it logs each at info level). */
+function rangeReadsLogged(orthanc: OrthancServer): number {
+  return orthanc
+    .readLog()
+    .split('\n')
+    .filter((line) => line.includes('read range [')).length;
 }

@@ -8,14 +8,13 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ContentType } from '../storage/contract.js';
 import { FileSystemStorage } from '../storage/fs-storage.js';
+import { compileBridgeHost, FILESYSTEM_PLUGIN } from './bridge-host.js';
 
-const here = import.meta.dirname;
-const PLUGIN = resolve(here, '../plugin/libOrthancFileSystemObjectStorage.so');
-const DRIVER_SOURCE = resolve(here, '../../src/bench/bridge-overhead.c');
+const PLUGIN = FILESYSTEM_PLUGIN;
 const SIZES = [4096, 65536, 1048576];
 
 interface Sample {
@@ -78,17 +77,7 @@ async function main(): Promise<void> {
   const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
   const work = await mkdtemp(join(base, 'oos-bridge-overhead-'));
   try {
-    const driver = join(work, 'bridge-overhead-host');
-    execFileSync('cc', [
-      '-O2',
-      '-Wall',
-      '-Wextra',
-      '-I/usr/include/orthanc',
-      '-o',
-      driver,
-      DRIVER_SOURCE,
-      '-ldl',
-    ]);
+    const driver = compileBridgeHost(work);
     const configuration = join(work, 'configuration.json');
     await writeFile(
       configuration,

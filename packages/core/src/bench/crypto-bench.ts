@@ -1,7 +1,8 @@
 /**
- * A1 crypto benchmark (`pnpm bench` in packages/core): encrypt/decrypt throughput at 1 MiB and
- * 256 MiB, and the peak RSS of streamed 1 GiB round trips (in-process streams, and the CLI on
- * files), each measured in a child process. Prints JSON and writes bench-results/crypto.json.
+ * Crypto benchmark (`pnpm bench` in packages/core): C1 and A1 encrypt/decrypt throughput at 1 MiB
+ * and 256 MiB in the same run (alternating, 2 rounds), and the peak RSS of streamed 1 GiB round
+ * trips (in-process streams, and the CLI on files), each measured in a child process. Prints JSON
+ * and writes bench-results/crypto.json.
  */
 import { spawn } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
@@ -22,7 +23,10 @@ import { fileURLToPath } from 'node:url';
 import { createA1DecryptStream } from '../crypto/a1-decrypt-stream.js';
 import { createA1EncryptStream } from '../crypto/a1-encrypt-stream.js';
 import { ByteBudget } from '../crypto/byte-budget.js';
+import { createC1DecryptStream } from '../crypto/c1-decrypt-stream.js';
+import { createC1EncryptStream } from '../crypto/c1-encrypt-stream.js';
 import { Keyring } from '../crypto/keyring.js';
+import { ContentType } from '../storage/contract.js';
 
 const MiB = 1024 * 1024;
 const CHUNK = 64 * 1024;
@@ -34,6 +38,22 @@ const CLI = resolve(dirname(SELF), '../cli/main.js');
 
 const master = { id: 1, key: randomBytes(32) };
 const keyring = new Keyring(master);
+const ATTACHMENT = { uuid: '0a1b2c3d-0000-4000-8000-00000000bec1', type: ContentType.Dicom };
+
+type Format = 'A1' | 'C1';
+const FORMATS: readonly Format[] = ['A1', 'C1'];
+
+/** The encrypt and decrypt streams of a format, for a plaintext of `size` bytes. */
+function encryptStream(format: Format, size: number, budget: ByteBudget): Transform {
+  return format === 'A1'
+    ? createA1EncryptStream(master, { budget })
+    : createC1EncryptStream(master, { budget, size, attachment: ATTACHMENT });
+}
+function decryptStream(format: Format, budget: ByteBudget): Transform {
+  return format === 'A1'
+    ? createA1DecryptStream(keyring, { budget })
+    : createC1DecryptStream(keyring, { budget, expected: ATTACHMENT });
+}
 
 /** `total` bytes of pseudo-random data (AES-CTR keystream), made chunk by chunk, never all held. */
 function* generated(total: number): Generator<Buffer> {
@@ -93,16 +113,16 @@ function rawAesGcm(bytes: number): number {
 }
 
 /** Throughput for objects of 1 MiB: many objects, one stream each, fed 64 KiB at a time. */
-async function smallObjects(iterations: number): Promise<object> {
+async function smallObjects(format: Format, iterations: number): Promise<Throughput> {
   const budget = new ByteBudget(DEFAULT_BUDGET);
   const plain = randomBytes(MiB);
   const cipher: Buffer[] = [];
-  await pipeline(Readable.from(sliced([plain])), createA1EncryptStream(master, { budget }), collect(cipher));
+  await pipeline(Readable.from(sliced([plain])), encryptStream(format, MiB, budget), collect(cipher));
   const encrypted = Buffer.concat(cipher);
   const encryptOnce = () =>
-    pipeline(Readable.from(sliced([plain])), createA1EncryptStream(master, { budget }), discard());
+    pipeline(Readable.from(sliced([plain])), encryptStream(format, MiB, budget), discard());
   const decryptOnce = () =>
-    pipeline(Readable.from(sliced([encrypted])), createA1DecryptStream(keyring, { budget }), discard());
+    pipeline(Readable.from(sliced([encrypted])), decryptStream(format, budget), discard());
   for (let i = 0; i < 10; i++) await encryptOnce().then(decryptOnce);
   const encryptMs = await timed(async () => {
     for (let i = 0; i < iterations; i++) await encryptOnce();
@@ -111,6 +131,7 @@ async function smallObjects(iterations: number): Promise<object> {
     for (let i = 0; i < iterations; i++) await decryptOnce();
   });
   return {
+    format,
     objectBytes: MiB,
     iterations,
     encryptMBps: mbPerSecond(iterations * MiB, encryptMs),
@@ -119,17 +140,18 @@ async function smallObjects(iterations: number): Promise<object> {
 }
 
 /** Throughput for one 256 MiB object. The ciphertext is kept to measure decryption alone. */
-async function largeObject(bytes: number): Promise<object> {
+async function largeObject(format: Format, source: Buffer[]): Promise<Throughput> {
+  const bytes = source.reduce((sum, part) => sum + part.length, 0);
   const budget = new ByteBudget(DEFAULT_BUDGET);
   const cipher: Buffer[] = [];
-  const source = [...generated(bytes)];
   const encryptMs = await timed(() =>
-    pipeline(Readable.from(source), createA1EncryptStream(master, { budget }), collect(cipher)),
+    pipeline(Readable.from(source), encryptStream(format, bytes, budget), collect(cipher)),
   );
   const decryptMs = await timed(() =>
-    pipeline(Readable.from(sliced(cipher)), createA1DecryptStream(keyring, { budget }), discard()),
+    pipeline(Readable.from(sliced(cipher)), decryptStream(format, budget), discard()),
   );
   return {
+    format,
     objectBytes: bytes,
     encryptMBps: mbPerSecond(bytes, encryptMs),
     decryptMBps: mbPerSecond(bytes, decryptMs),
@@ -146,7 +168,7 @@ function peakRssMiB(pid: number): number | undefined {
 }
 
 /** Child mode: generate, hash, encrypt, decrypt, hash, all streamed; report own VmHWM. */
-async function childRoundTrip(bytes: number): Promise<void> {
+async function childRoundTrip(format: Format, bytes: number): Promise<void> {
   const before = createHash('sha256');
   const after = createHash('sha256');
   const budget = new ByteBudget(DEFAULT_BUDGET);
@@ -154,8 +176,8 @@ async function childRoundTrip(bytes: number): Promise<void> {
     pipeline(
       Readable.from(generated(bytes)),
       hashing(before),
-      createA1EncryptStream(master, { budget }),
-      createA1DecryptStream(keyring, { budget }),
+      encryptStream(format, bytes, budget),
+      decryptStream(format, budget),
       hashing(after),
       discard(),
     ),
@@ -192,8 +214,8 @@ function runChild(
 
 type Verified = { sha256Match: boolean } & Record<string, unknown>;
 
-async function streamedRoundTrip(bytes: number): Promise<Verified> {
-  const { stdout } = await runChild([SELF, '--child-round-trip', String(bytes)]);
+async function streamedRoundTrip(format: Format, bytes: number): Promise<Verified> {
+  const { stdout } = await runChild([SELF, '--child-round-trip', format, String(bytes)]);
   const report = JSON.parse(stdout) as {
     sha256In: string;
     sha256Out: string;
@@ -201,8 +223,9 @@ async function streamedRoundTrip(bytes: number): Promise<Verified> {
     seconds: number;
   };
   return {
+    format,
     bytes,
-    what: 'generated on the fly -> sha256 -> A1 encrypt -> A1 decrypt -> sha256, in one child process',
+    what: `generated on the fly -> sha256 -> ${format} encrypt -> ${format} decrypt -> sha256, in one child process`,
     sha256Match: report.sha256In === report.sha256Out,
     sha256: report.sha256Out,
     seconds: Math.round(report.seconds * 10) / 10,
@@ -220,16 +243,28 @@ async function sha256File(path: string): Promise<string> {
 }
 
 /** The CLI on files: encrypt then decrypt a generated file; peak RSS sampled per CLI process. */
-async function cliRoundTrip(bytes: number): Promise<Verified> {
+async function cliRoundTrip(format: Format, bytes: number): Promise<Verified> {
   const dir = mkdtempSync(join(tmpdir(), 'oos-crypto-bench-'));
   try {
-    const [plain, encrypted, decrypted, key] = ['plain', 'plain.a1', 'decrypted', 'master.key'].map((f) =>
-      join(dir, f),
-    );
+    const [plain, encrypted, decrypted, key] = [
+      'plain',
+      `${ATTACHMENT.uuid}.dcm.enc`,
+      'decrypted',
+      'master.key',
+    ].map((f) => join(dir, f));
     writeFileSync(key!, `${master.key.toString('base64')}\n`, { mode: 0o600 });
     const hash = createHash('sha256');
     await pipeline(Readable.from(generated(bytes)), hashing(hash), createWriteStream(plain!));
-    const encrypt = await runChild([CLI, 'encrypt', '--key', `1:${key}`, plain!, encrypted!]);
+    const encrypt = await runChild([
+      CLI,
+      'encrypt',
+      '--format',
+      format,
+      '--key',
+      `1:${key}`,
+      plain!,
+      encrypted!,
+    ]);
     rmSync(plain!);
     const decrypt = await runChild([CLI, 'decrypt', '--key', `1:${key}`, encrypted!, decrypted!]);
     const figures = (run: typeof encrypt) => ({
@@ -238,6 +273,7 @@ async function cliRoundTrip(bytes: number): Promise<Verified> {
       peakRssMiB: run.peakRssMiB,
     });
     return {
+      format,
       bytes,
       what: 'orthanc-object-storage encrypt then decrypt on files (sha256 of input vs output); RSS sampled every 20 ms',
       sha256Match: (await sha256File(decrypted!)) === hash.digest('hex'),
@@ -250,13 +286,53 @@ async function cliRoundTrip(bytes: number): Promise<Verified> {
   }
 }
 
+interface Throughput {
+  readonly format: Format;
+  readonly objectBytes: number;
+  readonly iterations?: number;
+  readonly encryptMBps: number;
+  readonly decryptMBps: number;
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((x, y) => x - y);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+/** Both formats, alternating over rounds (order swapped each round); medians and C1/A1 ratios. */
+async function compareFormats(
+  rounds: number,
+  measure: (format: Format) => Promise<Throughput>,
+): Promise<object> {
+  const runs: Throughput[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const format of round % 2 === 0 ? FORMATS : [...FORMATS].reverse()) runs.push(await measure(format));
+  }
+  const of = (format: Format, field: 'encryptMBps' | 'decryptMBps') =>
+    Math.round(median(runs.filter((r) => r.format === format).map((r) => r[field])) * 10) / 10;
+  return {
+    objectBytes: runs[0]!.objectBytes,
+    rounds,
+    A1: { encryptMBps: of('A1', 'encryptMBps'), decryptMBps: of('A1', 'decryptMBps') },
+    C1: { encryptMBps: of('C1', 'encryptMBps'), decryptMBps: of('C1', 'decryptMBps') },
+    ratioC1toA1: {
+      encrypt: Math.round((of('C1', 'encryptMBps') / of('A1', 'encryptMBps')) * 100) / 100,
+      decrypt: Math.round((of('C1', 'decryptMBps') / of('A1', 'decryptMBps')) * 100) / 100,
+    },
+    runs,
+  };
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === '--child-round-trip') {
-    await childRoundTrip(Number(process.argv[3]));
+    await childRoundTrip(process.argv[3] as Format, Number(process.argv[4]));
     return;
   }
+  const source256 = [...generated(256 * MiB)];
   const results = {
-    benchmark: 'A1 client-side encryption (AES-256-GCM, 32-byte IV), streamed in 64 KiB chunks',
+    benchmark:
+      'client-side encryption, C1 (64 KiB AES-256-GCM chunks) and A1 (one AES-256-GCM body), fed 64 KiB at a time',
     unit: 'MB/s = 10^6 bytes per second; RSS in MiB (VmHWM)',
     node: process.version,
     cpu: cpus()[0]?.model,
@@ -265,16 +341,23 @@ async function main(): Promise<void> {
     loadAverage1min: loadavg()[0],
     note: 'the machine may be shared: compare with rawAesGcmMBps, the cipher alone on the same run',
     rawAesGcmMBps: rawAesGcm(256 * MiB),
-    throughput1MiB: await smallObjects(300),
-    throughput256MiB: await largeObject(256 * MiB),
-    streamedRoundTrip1GiB: await streamedRoundTrip(1024 * MiB),
-    cliRoundTrip1GiB: await cliRoundTrip(1024 * MiB),
+    throughput1MiB: await compareFormats(2, (format) => smallObjects(format, 300)),
+    throughput256MiB: await compareFormats(2, (format) => largeObject(format, source256)),
+    streamedRoundTrip1GiB: {
+      C1: await streamedRoundTrip('C1', 1024 * MiB),
+      A1: await streamedRoundTrip('A1', 1024 * MiB),
+    },
+    cliRoundTrip1GiB: { C1: await cliRoundTrip('C1', 1024 * MiB), A1: await cliRoundTrip('A1', 1024 * MiB) },
   };
   const json = JSON.stringify(results, null, 2);
   mkdirSync(dirname(RESULTS), { recursive: true });
   writeFileSync(RESULTS, `${json}\n`);
   process.stdout.write(`${json}\n`);
-  if (!results.streamedRoundTrip1GiB.sha256Match || !results.cliRoundTrip1GiB.sha256Match) {
+  const roundTrips = [
+    ...Object.values(results.streamedRoundTrip1GiB),
+    ...Object.values(results.cliRoundTrip1GiB),
+  ];
+  if (roundTrips.some((trip) => !trip.sha256Match)) {
     console.error('a round trip changed the bytes: sha256 of input and output differ');
     process.exitCode = 1;
   }

@@ -57,11 +57,11 @@ describe('orthanc-object-storage CLI', () => {
     it('lists the commands at top level', () => {
       const result = cli('--help');
       expect(result.status).toBe(0);
-      for (const name of ['keygen', 'encrypt', 'decrypt'])
+      for (const name of ['keygen', 'encrypt', 'decrypt', 'inspect'])
         expect(result.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
     });
 
-    it.each(['keygen', 'encrypt', 'decrypt'])('has --help on %s', (name) => {
+    it.each(['keygen', 'encrypt', 'decrypt', 'inspect'])('has --help on %s', (name) => {
       const result = cli(name, '--help');
       expect(result.status).toBe(0);
       expect(result.stdout).toMatch(new RegExp(`^Usage: orthanc-object-storage ${name} `));
@@ -73,7 +73,7 @@ describe('orthanc-object-storage CLI', () => {
       expectOneLineFailure(
         cli('frobnicate'),
         2,
-        /unknown command 'frobnicate' \(commands: keygen, encrypt, decrypt\)/,
+        /unknown command 'frobnicate' \(commands: keygen, encrypt, decrypt, inspect\)/,
       );
       expectOneLineFailure(cli('keygen', '--bogus', join(dir, 'k')), 2, /keygen: Unknown option '--bogus'/);
       expectOneLineFailure(
@@ -138,7 +138,7 @@ describe('orthanc-object-storage CLI', () => {
         expectOneLineFailure(
           result,
           1,
-          /^orthanc-object-storage: decrypt: object .* (failed A1 authentication|shorter than the 86-byte|is not an A1 object|master key id \d+, which is not configured)/,
+          /^orthanc-object-storage: decrypt: object .* (failed A1 authentication|shorter than the 86-byte|is not an A1 object|is not a C1 or A1 object|master key id \d+, which is not configured)/,
         );
         expect(result.stdout).toBe('');
         expect(readdirSync(dir)).toEqual([]);
@@ -191,6 +191,8 @@ describe('orthanc-object-storage CLI', () => {
       const child = spawn(process.execPath, [
         MAIN,
         'encrypt',
+        '--format',
+        'A1',
         '--key',
         `1:${keyPath}`,
         fifo,
@@ -214,7 +216,7 @@ describe('orthanc-object-storage CLI', () => {
     });
   });
 
-  describe('encrypt', () => {
+  describe('encrypt --format A1', () => {
     it('round-trips through decrypt, also as a previous key, and writes A1 with the key id', () => {
       const keyPath = join(dir, 'k.b64');
       expect(cli('keygen', keyPath).status).toBe(0);
@@ -223,7 +225,9 @@ describe('orthanc-object-storage CLI', () => {
       writeFileSync(plainPath, plain);
 
       const encryptedPath = join(dir, 'object.a1');
-      expect(cli('encrypt', '--key', `4294967295:${keyPath}`, plainPath, encryptedPath)).toEqual({
+      expect(
+        cli('encrypt', '--format', 'A1', '--key', `4294967295:${keyPath}`, plainPath, encryptedPath),
+      ).toEqual({
         status: 0,
         stdout: '',
         stderr: '',
@@ -251,9 +255,10 @@ describe('orthanc-object-storage CLI', () => {
       const keyPath = join(dir, 'k.b64');
       cli('keygen', keyPath);
       writeFileSync(join(dir, 'empty'), '');
-      expect(cli('encrypt', '--key', `1:${keyPath}`, join(dir, 'empty'), join(dir, 'empty.a1')).status).toBe(
-        0,
-      );
+      expect(
+        cli('encrypt', '--format', 'A1', '--key', `1:${keyPath}`, join(dir, 'empty'), join(dir, 'empty.a1'))
+          .status,
+      ).toBe(0);
       expect(statSync(join(dir, 'empty.a1')).size).toBe(86);
       expect(cli('decrypt', '--key', `1:${keyPath}`, join(dir, 'empty.a1'), join(dir, 'back')).status).toBe(
         0,
@@ -265,7 +270,7 @@ describe('orthanc-object-storage CLI', () => {
       const keyPath = join(dir, 'k.b64');
       cli('keygen', keyPath);
       expectOneLineFailure(
-        cli('encrypt', '--key', `4294967296:${keyPath}`, keyPath, join(dir, 'o')),
+        cli('encrypt', '--format', 'A1', '--key', `4294967296:${keyPath}`, keyPath, join(dir, 'o')),
         1,
         /master key id 4294967296 .* must be an integer from 0 to 4294967295/,
       );
@@ -275,6 +280,187 @@ describe('orthanc-object-storage CLI', () => {
         /exactly one --key ID:PATH, got 2/,
       );
       expect(existsSync(join(dir, 'o'))).toBe(false);
+    });
+  });
+
+  describe('C1', () => {
+    const UUID = '8f0b3a4e-0c1d-4e2f-9a3b-5c6d7e8f9a0b';
+    const c1Manifest = JSON.parse(
+      readFileSync(
+        resolve(dirname(fileURLToPath(import.meta.url)), '../../fixtures/c1-vectors/manifest.json'),
+        'utf8',
+      ),
+    ) as {
+      vectors: { name: string; keyId: number; objectFile: string; plaintextFile: string; uuid: string }[];
+      negative: { name: string; file: string; messagePattern: string; keyFile?: string }[];
+    };
+    const c1Dir = resolve(dirname(fileURLToPath(import.meta.url)), '../../fixtures/c1-vectors');
+    const c1Keys = [
+      '--key',
+      `1:${join(c1Dir, 'keys/key-1.b64')}`,
+      '--key',
+      `4000000000:${join(c1Dir, 'keys/key-4000000000.b64')}`,
+    ];
+
+    it('encrypts to C1 by default, binding the attachment named by OUT, and decrypts it back', () => {
+      const keyPath = join(dir, 'k.b64');
+      cli('keygen', keyPath);
+      const plain = randomBytes(200_000);
+      writeFileSync(join(dir, 'plain'), plain);
+      const objectPath = join(dir, `${UUID}.dcm.enc`);
+      expect(cli('encrypt', '--key', `9:${keyPath}`, join(dir, 'plain'), objectPath)).toEqual({
+        status: 0,
+        stdout: '',
+        stderr: '',
+      });
+      const object = readFileSync(objectPath);
+      expect(object.subarray(0, 2).toString()).toBe('C1');
+      expect(object.length).toBe(105 + 200_000 + 16 * 4);
+      expect(object.subarray(69, 105).toString()).toBe(UUID);
+      expect(object.readUInt32LE(65)).toBe(1);
+
+      expect(cli('decrypt', '--key', `9:${keyPath}`, objectPath, join(dir, 'back')).status).toBe(0);
+      expect(readFileSync(join(dir, 'back')).equals(plain)).toBe(true);
+      expect(
+        cli(
+          'decrypt',
+          '--key',
+          `9:${keyPath}`,
+          '--uuid',
+          UUID,
+          '--content-type',
+          'dicom',
+          objectPath,
+          join(dir, 'back2'),
+        ).status,
+      ).toBe(0);
+      expectOneLineFailure(
+        cli(
+          'decrypt',
+          '--key',
+          `9:${keyPath}`,
+          '--uuid',
+          UUID,
+          '--content-type',
+          'json',
+          objectPath,
+          join(dir, 'x'),
+        ),
+        1,
+        /holds attachment 8f0b3a4e-0c1d-4e2f-9a3b-5c6d7e8f9a0b \(content type 1, DICOM\), not the requested attachment .* \(content type 2, DICOM as JSON\)/,
+      );
+      expect(existsSync(join(dir, 'x'))).toBe(false);
+
+      const explicit = join(dir, 'explicit.c1');
+      expect(
+        cli(
+          'encrypt',
+          '--key',
+          `9:${keyPath}`,
+          '--uuid',
+          UUID,
+          '--content-type',
+          '3',
+          join(dir, 'plain'),
+          explicit,
+        ).status,
+      ).toBe(0);
+      expect(readFileSync(explicit).readUInt32LE(65)).toBe(3);
+    });
+
+    it('refuses C1 without an attachment, and --uuid with A1', () => {
+      const keyPath = join(dir, 'k.b64');
+      cli('keygen', keyPath);
+      expectOneLineFailure(
+        cli('encrypt', '--key', `1:${keyPath}`, keyPath, join(dir, 'o')),
+        2,
+        /C1 binds the object to its attachment: give --uuid and --content-type/,
+      );
+      expectOneLineFailure(
+        cli(
+          'encrypt',
+          '--key',
+          `1:${keyPath}`,
+          '--uuid',
+          'short',
+          '--content-type',
+          'dicom',
+          keyPath,
+          join(dir, 'o'),
+        ),
+        2,
+        /--uuid must be the attachment's 36-character uuid/,
+      );
+      expectOneLineFailure(
+        cli('encrypt', '--format', 'A1', '--key', `1:${keyPath}`, '--uuid', UUID, keyPath, join(dir, 'o')),
+        2,
+        /--uuid and --content-type are for C1/,
+      );
+      expectOneLineFailure(
+        cli('encrypt', '--format', 'B2', '--key', `1:${keyPath}`, keyPath, join(dir, 'o')),
+        2,
+        /--format must be C1 or A1/,
+      );
+      expect(existsSync(join(dir, 'o'))).toBe(false);
+    });
+
+    it('decrypts every C1 vector byte-exact and refuses every negative one with one line and no OUT', () => {
+      for (const vector of c1Manifest.vectors) {
+        const out = join(dir, `${vector.name}.out`);
+        expect(cli('decrypt', ...c1Keys, join(c1Dir, vector.objectFile), out).status).toBe(0);
+        expect(readFileSync(out).equals(readFileSync(join(c1Dir, vector.plaintextFile)))).toBe(true);
+      }
+      for (const vector of c1Manifest.negative.filter((v) => !v.name.startsWith('other-attachment'))) {
+        const keys = vector.keyFile === undefined ? c1Keys : ['--key', `1:${join(c1Dir, vector.keyFile)}`];
+        const out = join(dir, `${vector.name}.out`);
+        expectOneLineFailure(
+          cli('decrypt', ...keys, join(c1Dir, vector.file), out),
+          1,
+          new RegExp(vector.messagePattern),
+        );
+        expect(existsSync(out)).toBe(false);
+      }
+    });
+
+    it('inspect prints format, key id, sizes, chunks and attachment, never key material', () => {
+      const vector = c1Manifest.vectors.find((v) => v.name === 'four-chunks-big-key-id')!;
+      const file = join(c1Dir, vector.objectFile);
+      const result = cli('inspect', file);
+      expect(result.status).toBe(0);
+      expect(result.stdout).toMatch(/^format: +C1$/m);
+      expect(result.stdout).toMatch(/^keyId: +4000000000$/m);
+      expect(result.stdout).toMatch(/^plaintextSize: +200000$/m);
+      expect(result.stdout).toMatch(/^objectSize: +200169$/m);
+      expect(result.stdout).toMatch(/^chunkCount: +4$/m);
+      expect(result.stdout).toMatch(/^sizeCheck: +ok/m);
+      expect(result.stdout).toContain(`attachment ${vector.uuid} (content type 2, DICOM as JSON)`);
+      const object = readFileSync(file);
+      const keyText = readFileSync(join(c1Dir, 'keys/key-4000000000.b64'), 'utf8').trim();
+      for (const secret of [
+        keyText,
+        object.subarray(25, 65).toString('hex'),
+        object.subarray(25, 65).toString('base64'),
+      ]) {
+        expect(result.stdout).not.toContain(secret);
+      }
+      const json = JSON.parse(
+        cli('inspect', '--json', join(c1Dir, 'negative/truncated-final-chunk.c1')).stdout,
+      ) as Record<string, unknown>;
+      expect(json).toMatchObject({ format: 'C1', keyId: 1, chunkCount: 3 });
+      expect(json.sizeCheck).toMatch(/MISMATCH.*truncated/);
+
+      const a1 = manifest.vectors[0]!;
+      const a1Result = JSON.parse(cli('inspect', '--json', vectorPath(a1.ciphertextFile)).stdout) as Record<
+        string,
+        unknown
+      >;
+      expect(a1Result).toMatchObject({ format: 'A1', keyId: a1.keyId, plaintextSize: a1.plaintextSize });
+      writeFileSync(join(dir, 'plain.dcm'), Buffer.alloc(200));
+      expectOneLineFailure(
+        cli('inspect', join(dir, 'plain.dcm')),
+        1,
+        /is not a C1 or A1 object: its version bytes are 0x0000/,
+      );
     });
   });
 });

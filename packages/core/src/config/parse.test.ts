@@ -310,7 +310,19 @@ describe('StorageEncryption', () => {
       masterKey: { id: 3, path: '/k/3.key' },
       previousMasterKeys: [],
       maxConcurrentInputBytes: 1024 * 1024 * 1024,
+      writeFormat: 'C1',
     });
+  });
+  it('reads WriteFormat: C1 or A1, nothing else', () => {
+    expect(enc({ MasterKey: [3, '/k/3.key'], WriteFormat: 'A1' }).settings?.encryption?.writeFormat).toBe(
+      'A1',
+    );
+    expect(enc({ MasterKey: [3, '/k/3.key'], WriteFormat: 'C1' }).settings?.encryption?.writeFormat).toBe(
+      'C1',
+    );
+    expect(() => enc({ MasterKey: [3, '/k/3.key'], WriteFormat: 'c1' })).toThrow(
+      /"WriteFormat" has value "c1"; allowed: one of C1, A1/,
+    );
   });
   it('reads previous keys and MaxConcurrentInputSize in MB', () => {
     const settings = enc({

@@ -56,7 +56,14 @@ const COMMON_KEYS = [
   'NodeExecutable',
   'GatewayCallTimeout',
 ] as const;
-const ENCRYPTION_KEYS = ['Enable', 'MasterKey', 'PreviousMasterKeys', 'MaxConcurrentInputSize'];
+const ENCRYPTION_KEYS = [
+  'Enable',
+  'MasterKey',
+  'PreviousMasterKeys',
+  'MaxConcurrentInputSize',
+  'WriteFormat',
+];
+const WRITE_FORMATS = ['C1', 'A1'] as const;
 const AWS_KEYS = [
   'BucketName',
   'Region',
@@ -270,7 +277,8 @@ function parseEncryption(section: SectionReader, warnings: string[]): Encryption
     max: 1_048_576,
     unit: 'MB',
   });
-  return { enabled: true, masterKey, previousMasterKeys, maxConcurrentInputBytes: maxMb * MB };
+  const writeFormat = encryption.oneOf('WriteFormat', WRITE_FORMATS, 'C1');
+  return { enabled: true, masterKey, previousMasterKeys, maxConcurrentInputBytes: maxMb * MB, writeFormat };
 }
 
 function parseCommon(section: SectionReader, orthanc: OrthancSettings, warnings: string[]): CommonSettings {

@@ -2,6 +2,8 @@
 
 export type StorageStructure = 'flat' | 'legacy';
 export type HybridMode = 'Disabled' | 'WriteToFileSystem' | 'WriteToObjectStorage';
+/** Format of new encrypted objects; both are always read. */
+export type WriteFormat = 'C1' | 'A1';
 
 /** `[id, path]` of a master key file. */
 export interface MasterKeyRef {
@@ -18,6 +20,8 @@ export interface EncryptionSettings {
   readonly previousMasterKeys: readonly MasterKeyRef[];
   /** `StorageEncryption.MaxConcurrentInputSize` in bytes (configured in MB, default 1024). */
   readonly maxConcurrentInputBytes: number;
+  /** `StorageEncryption.WriteFormat` (ours): `C1` (default) or `A1` (readable by the C++ plugins). */
+  readonly writeFormat?: WriteFormat;
 }
 
 /** Top-level Orthanc keys the plugins read. */

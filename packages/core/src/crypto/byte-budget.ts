@@ -85,3 +85,12 @@ export async function withBudget(
     }
   }
 }
+
+/**
+ * Reserve the bytes of one chunk a stream is about to hold. A chunk larger than the whole budget
+ * reserves all of it, so it is processed alone: the limit bounds concurrency, never object size.
+ */
+export async function reserveChunk(budget: ByteBudget | undefined, bytes: number): Promise<() => void> {
+  if (budget === undefined || bytes === 0) return () => {};
+  return budget.acquire(Math.min(bytes, budget.limit));
+}

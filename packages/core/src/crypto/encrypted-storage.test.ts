@@ -9,60 +9,19 @@ import {
   IntegrityError,
   KeyError,
   ObjectNotFoundError,
-  ObjectStorageError,
   RangeNotSatisfiableError,
 } from '../errors.js';
 import type { EncryptionSettings } from '../config/settings.js';
-import {
-  ContentType,
-  type ObjectKey,
-  type ObjectReadStream,
-  type ObjectStorage,
-} from '../storage/contract.js';
+import { ContentType, type ObjectKey } from '../storage/contract.js';
 import { A1_OVERHEAD } from './a1-format.js';
 import { createEncryptedStorage } from './encrypted-storage.js';
 import { chunks } from './__tests__/helpers.js';
-
-/** Plain bytes in a Map: enough to test the decorator's logic, not a backend. */
-class MemoryStorage implements ObjectStorage {
-  readonly objects = new Map<string, Buffer>();
-  readonly supportsVerifiedRangeReads = true;
-  closed = false;
-
-  async create(key: ObjectKey, size: number, body: Readable): Promise<void> {
-    const bytes = await buffer(body);
-    if (bytes.length !== size) throw new ObjectStorageError(`expected ${size} bytes, got ${bytes.length}`);
-    this.objects.set(key.uuid, bytes);
-  }
-
-  async read(key: ObjectKey): Promise<ObjectReadStream> {
-    const bytes = this.get(key);
-    return { size: bytes.length, body: Readable.from(chunks(bytes, 1000)) };
-  }
-
-  async readRange(key: ObjectKey, offset: number, length: number): Promise<Readable> {
-    return Readable.from([this.get(key).subarray(offset, offset + length)]);
-  }
-
-  async remove(key: ObjectKey): Promise<void> {
-    this.objects.delete(key.uuid);
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-  }
-
-  private get(key: ObjectKey): Buffer {
-    const bytes = this.objects.get(key.uuid);
-    if (bytes === undefined) throw new ObjectNotFoundError(key.uuid, 'memory');
-    return bytes;
-  }
-}
+import { MemoryStorage } from './__tests__/memory-storage.js';
 
 const key = (uuid: string): ObjectKey => ({ uuid, type: ContentType.Dicom });
 const UUID = '8f0b3a4e-0c1d-4e2f-9a3b-5c6d7e8f9a0b';
 
-describe('createEncryptedStorage', () => {
+describe('createEncryptedStorage, WriteFormat A1', () => {
   let dir: string;
   const keyPath = (id: number): string => join(dir, `key-${id}.b64`);
   const settings = (
@@ -74,6 +33,7 @@ describe('createEncryptedStorage', () => {
     masterKey: { id: current, path: keyPath(current) },
     previousMasterKeys: previous.map((id) => ({ id, path: keyPath(id) })),
     maxConcurrentInputBytes,
+    writeFormat: 'A1',
   });
 
   beforeAll(() => {
@@ -146,7 +106,7 @@ describe('createEncryptedStorage', () => {
     }
     await expect(storage.readRange(key(UUID), 9990, 11)).rejects.toThrow(RangeNotSatisfiableError);
     await expect(storage.readRange(key(UUID), -1, 1)).rejects.toThrow(RangeNotSatisfiableError);
-    expect(storage.supportsVerifiedRangeReads).toBe(false);
+    expect(storage.supportsVerifiedRangeReads).toBe(true);
   });
 
   it('fails a read and a range read of a tampered object at the end, naming the object', async () => {
@@ -160,7 +120,13 @@ describe('createEncryptedStorage', () => {
     const { body } = await storage.read(key(UUID));
     await expect(buffer(body)).rejects.toThrow(IntegrityError);
     const range = await storage.readRange(key(UUID), 0, 10);
-    await expect(buffer(range)).rejects.toThrow(`object ${UUID} failed A1 authentication`);
+    const received: Buffer[] = [];
+    range.on('data', (part: Buffer) => received.push(part));
+    await expect(
+      new Promise((resolve, reject) => range.on('end', resolve).on('error', reject)),
+    ).rejects.toThrow(`object ${UUID} failed A1 authentication`);
+    // The range is held until the tag verifies: none of it came out.
+    expect(received).toEqual([]);
   });
 
   it('refuses a stored object shorter than the A1 overhead, naming it', async () => {

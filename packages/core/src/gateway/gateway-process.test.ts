@@ -62,7 +62,14 @@ describe('gateway process (bundled dist/plugin/gateway.mjs, provider filesystem)
       StorageDirectory: join(dir, 'orthanc'),
       FileSystemObjectStorage: { Directory: join(dir, 'objects'), GatewayCallTimeout: 42, Typo: 1 },
     });
-    expect(started.handshake).toEqual({ status: 'ready', rangeReads: true, callTimeoutSeconds: 42 });
+    expect(started.handshake).toEqual({
+      status: 'ready',
+      rangeReads: true,
+      callTimeoutSeconds: 42,
+      // "Where is it" always; /move-storage and its job only in hybrid mode.
+      restRoutes: ['/object-storage/locations/(patients|studies|series|instances)/([^/]+)'],
+      jobTypes: [],
+    });
     expect(((await stat(socketPath)).mode & 0o777).toString(8)).toBe('600');
     expect(started.stderr.some((line) => /^W\t.*Typo/.test(line))).toBe(true);
 

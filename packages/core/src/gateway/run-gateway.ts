@@ -4,7 +4,8 @@ import { parseProviderSettings } from '../config/parse.js';
 import type { ProviderId, ProviderSettings } from '../config/settings.js';
 import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import { createObjectStorage } from '../storage/compose.js';
+import { createGatewayServices } from '../hybrid/services.js';
+import { createStorageStack, type StorageStack } from '../storage/compose.js';
 import type { BucketClient, ObjectStorage } from '../storage/contract.js';
 import { readEnvelope } from './envelope.js';
 import { serveConnection } from './serve-connection.js';
@@ -27,11 +28,20 @@ export interface ProviderDefinition<P extends ProviderId> {
 export type StorageOpener<P extends ProviderId> = (
   settings: Extract<ProviderSettings, { provider: P }>,
   log: Logger,
-) => Promise<ObjectStorage>;
+) => Promise<StorageStack>;
 
 /** Handshake line on stdout, read by the native shim. */
 export type Handshake =
-  { status: 'ready'; rangeReads: boolean; callTimeoutSeconds: number } | { status: 'error'; message: string };
+  | {
+      status: 'ready';
+      rangeReads: boolean;
+      callTimeoutSeconds: number;
+      /** REST routes (Orthanc's regular expressions) the shim registers and forwards here. */
+      restRoutes: string[];
+      /** Job types whose saved jobs the shim hands back here after a restart. */
+      jobTypes: string[];
+    }
+  | { status: 'error'; message: string };
 
 const STOP_GRACE_MS = 3000;
 
@@ -39,7 +49,7 @@ const STOP_GRACE_MS = 3000;
 export async function runGateway<P extends ProviderId>(definition: ProviderDefinition<P>): Promise<void> {
   await serveGateway(definition.provider, async (settings, log) => {
     const client = await definition.createBucketClient(settings, { log });
-    return createObjectStorage(settings, client, log);
+    return createStorageStack(settings, client, log);
   });
 }
 
@@ -91,13 +101,16 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
     if (settings === undefined)
       throw new ConfigurationError(`${envelope.section} section missing: plugin disabled`);
 
-    state.storage = await open(settings, log);
+    const stack = await open(settings, log);
+    state.storage = stack.storage;
+    const services = createGatewayServices(stack, log);
+    const invoke = services.invoke.bind(services);
     await unlink(envelope.socketPath).catch(() => {}); // stale socket of a previous gateway
     const storage = state.storage;
     const server = createServer((socket) => {
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
-      void serveConnection(socket, storage, log);
+      void serveConnection(socket, storage, log, invoke);
     });
     state.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -115,6 +128,7 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
       status: 'ready',
       rangeReads: storage.supportsVerifiedRangeReads,
       callTimeoutSeconds: settings.gatewayCallTimeoutSeconds,
+      ...services.announcement,
     });
   } catch (error) {
     // Configuration errors carry their own clear message; never print stacks (or secrets).

@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 describe('createObjectStorage', () => {
-  it('stacks naming + A1 encryption over the bucket and logs the stack without secrets', async () => {
+  it('stacks naming + encryption over the bucket and logs the stack without secrets', async () => {
     const keyPath = join(dir, 'k.b64');
     await writeFile(keyPath, `${Buffer.alloc(32, 7).toString('base64')}\n`, { mode: 0o600 });
     const { settings } = parseProviderSettings('aws', {
@@ -42,12 +42,12 @@ describe('createObjectStorage', () => {
     const storage = await createObjectStorage(settings!, client, log);
     await storage.create({ uuid, type: ContentType.DicomAsJson }, 5, Readable.from([Buffer.from('plain')]));
     const stored = client.objects.get(`base/${uuid}.json.enc`);
-    expect(stored?.length).toBe(5 + 86);
-    expect(stored?.subarray(0, 2).toString()).toBe('A1');
+    expect(stored?.length).toBe(5 + 121);
+    expect(stored?.subarray(0, 2).toString()).toBe('C1');
     expect(stored?.includes(Buffer.from('plain'))).toBe(false);
     expect(log.lines).toHaveLength(1);
     expect(log.lines[0]).toMatch(
-      /AwsS3Storage: storage stack: memory:\/\/test-bucket \(root path "base", flat names\) \+ A1 encryption \(master key id 9\)/,
+      /AwsS3Storage: storage stack: memory:\/\/test-bucket \(root path "base", flat names\) \+ encryption writing C1, reading C1 and A1 \(master key id 9\)/,
     );
     expect(log.lines[0]).not.toMatch(/SECRET/);
   });

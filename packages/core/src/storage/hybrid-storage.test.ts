@@ -14,7 +14,7 @@ import { MemoryBucketClient } from './memory-bucket.js';
 
 const uuid = 'abcdef01-2345-4678-89ab-cdef01234567';
 const key = { uuid, type: ContentType.Dicom };
-const fsPath = (root: string) => join(root, 'ab', 'cd', uuid);
+const fsPath = (root: string, of = uuid) => join(root, of.slice(0, 2), of.slice(2, 4), of);
 
 async function text(stream: Readable): Promise<string> {
   const chunks: Buffer[] = [];
@@ -65,10 +65,17 @@ describe('HybridMode WriteToFileSystem', () => {
     await storage.remove(key);
     await storage.remove(old);
     expect(client.objects.size).toBe(0);
-    await expect(storage.read(key)).rejects.toThrow(ObjectNotFoundError);
-    expect(log.lines.join('\n')).toMatch(
-      /info GoogleCloudStorage: storage stack: memory:\/\/test-bucket .* \+ hybrid WriteToFileSystem .* \+ no encryption/,
+    await expect(storage.read(key)).rejects.toThrow(
+      new RegExp(`object not found: ${key.uuid} in file system .* nor in object storage`),
     );
+    expect(log.lines.join('\n')).toMatch(
+      /info GoogleCloudStorage: storage stack: memory:\/\/test-bucket .* \+ no encryption \+ hybrid WriteToFileSystem/,
+    );
+    // A file found on the second storage is hybrid mode at work: info, never a warning.
+    expect(log.lines.filter((line) => line.startsWith('info read ') && line.includes(old.uuid))).toHaveLength(
+      2,
+    );
+    expect(log.lines.filter((line) => !line.startsWith('info '))).toEqual([]);
   });
 });
 
@@ -136,8 +143,8 @@ describe('HybridMode with StorageEncryption', () => {
 
     await storage.create(key, 3, Readable.from([Buffer.from('new')]));
     const onDisk = await readFile(fsPath(storageDirectory));
-    expect(onDisk.subarray(0, 2).toString()).toBe('A1');
-    expect(onDisk.length).toBe(3 + 86);
+    expect(onDisk.subarray(0, 2).toString()).toBe('C1');
+    expect(onDisk.length).toBe(3 + 121);
     expect(await text((await storage.read(key)).body)).toBe('new');
 
     // An object the bucket side holds (encrypted, with the .enc name) is read through the fallback.
@@ -150,5 +157,13 @@ describe('HybridMode with StorageEncryption', () => {
     await writeToBucket.create(other, 6, Readable.from([Buffer.from('bucket')]));
     expect([...client.objects.keys()]).toEqual([`${other.uuid}.dcm.enc`]);
     expect(await text((await storage.read(other)).body)).toBe('bucket');
+
+    // With WriteFormat A1 the files are what the C++ plugins write, and C1 files still read.
+    const a1Settings = { ...settings, encryption: { ...settings.encryption!, writeFormat: 'A1' as const } };
+    const a1 = await createObjectStorage(a1Settings, client, recordingLogger());
+    const third = { uuid: 'abcdef01-4444-4000-8000-000000000000', type: ContentType.Dicom };
+    await a1.create(third, 2, Readable.from([Buffer.from('a1')]));
+    expect((await readFile(fsPath(storageDirectory, third.uuid))).subarray(0, 2).toString()).toBe('A1');
+    expect(await text((await a1.read(key)).body)).toBe('new');
   });
 });

@@ -48,6 +48,10 @@ class AzuriteStore implements BackendStore {
     await pipeline(response.readableStreamBody, createWriteStream(file));
   }
 
+  async writeObject(name: string, bytes: Buffer): Promise<void> {
+    await this.container.getBlockBlobClient(name).uploadData(bytes);
+  }
+
   interrupt(): Promise<void> {
     return this.backend.stopServer();
   }

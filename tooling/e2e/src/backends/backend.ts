@@ -19,6 +19,8 @@ export interface BackendStore {
   readObjectHead(name: string, bytes: number): Promise<Buffer>;
   /** Copy a raw object to a local file, streamed. */
   downloadObject(name: string, file: string): Promise<void>;
+  /** Write raw bytes under an object name, bypassing the plugin (to tamper with objects). */
+  writeObject(name: string, bytes: Buffer): Promise<void>;
   /**
    * Make the store unreachable, as a stopped server would be (may affect every store of the
    * backend), then bring it back with the same objects.

@@ -50,6 +50,10 @@ class FileSystemStore implements BackendStore {
     await pipeline(createReadStream(path.join(this.location, name)), createWriteStream(file));
   }
 
+  async writeObject(name: string, bytes: Buffer): Promise<void> {
+    await writeFile(path.join(this.location, name), bytes);
+  }
+
   private get awayPath(): string {
     return `${this.location}.interrupted`;
   }

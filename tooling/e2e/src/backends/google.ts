@@ -48,6 +48,10 @@ class GcsStore implements BackendStore {
     );
   }
 
+  async writeObject(name: string, bytes: Buffer): Promise<void> {
+    await this.storage.bucket(this.bucketName).file(name).save(bytes, { resumable: false });
+  }
+
   async interrupt(): Promise<void> {
     await this.emulator.setBucketAvailable(this.bucketName, false);
   }

@@ -128,7 +128,7 @@ async function main(): Promise<void> {
     },
     {
       name: 'pluginEncrypted',
-      description: "the plugin with core's file-system backend and A1 encryption",
+      description: "the plugin with core's file-system backend and encryption (C1, the default format)",
       plugins: [backend.artifactPath],
       configuration: (dir) => pluginSection(dir, true),
     },

@@ -179,6 +179,21 @@ export class OrthancClient {
     await this.download(`/instances/${instanceId}/file`, createWriteStream(file));
   }
 
+  /** A GET answer's bytes; throws OrthancHttpError on a non-2xx answer. */
+  async getBytes(uri: string): Promise<Buffer> {
+    const answer = await this.getRaw(uri);
+    if (answer.status < 200 || answer.status >= 300) {
+      throw new OrthancHttpError('GET', uri, answer.status, answer.body.toString('utf8'));
+    }
+    return answer.body;
+  }
+
+  /** A GET answer's status and bytes, whatever the status. */
+  async getRaw(uri: string): Promise<{ status: number; body: Buffer }> {
+    const response = await fetch(this.baseUrl + uri, { headers: { 'Accept-Encoding': 'identity' } });
+    return { status: response.status, body: Buffer.from(await response.arrayBuffer()) };
+  }
+
   /** /instances/{id}/preview as bytes (a PNG). */
   async preview(instanceId: string): Promise<Buffer> {
     const uri = `/instances/${instanceId}/preview`;
@@ -186,6 +201,21 @@ export class OrthancClient {
     const body = Buffer.from(await response.arrayBuffer());
     if (!response.ok) throw new OrthancHttpError('GET', uri, response.status, body.toString('utf8'));
     return body;
+  }
+
+  /** POST a JSON body; answers the JSON Orthanc returns. Throws OrthancHttpError on a non-2xx answer. */
+  async postJson<T>(uri: string, body: unknown): Promise<T> {
+    const response = await fetch(this.baseUrl + uri, { method: 'POST', body: JSON.stringify(body) });
+    const text = await response.text();
+    if (!response.ok) throw new OrthancHttpError('POST', uri, response.status, text);
+    return JSON.parse(text) as T;
+  }
+
+  /** PUT raw bytes (e.g. a user attachment). */
+  async putBytes(uri: string, bytes: Uint8Array): Promise<void> {
+    const response = await fetch(this.baseUrl + uri, { method: 'PUT', body: bytes });
+    const text = await response.text();
+    if (!response.ok) throw new OrthancHttpError('PUT', uri, response.status, text);
   }
 
   async deletePatient(patientId: string): Promise<void> {

@@ -1,5 +1,9 @@
 import { createA1DecryptStream } from '../../crypto/a1-decrypt-stream.js';
+import { describeMagic } from '../../crypto/a1-format.js';
+import { createC1DecryptStream } from '../../crypto/c1-decrypt-stream.js';
 import { loadKeyring } from '../../crypto/keyring.js';
+import { IntegrityError } from '../../errors.js';
+import { attachmentHelp, attachmentOf, attachmentOptions } from '../attachment-option.js';
 import {
   PROGRAM,
   UsageError,
@@ -9,29 +13,39 @@ import {
   type Command,
 } from '../command.js';
 import { parseKeyOption } from '../key-option.js';
+import { readFileHead } from '../object-format.js';
 import { transformFile } from '../transform-file.js';
 
 export const decrypt: Command = {
   name: 'decrypt',
-  summary: 'decrypt an A1 object (e.g. downloaded from the bucket) into a file',
-  help: `Usage: ${PROGRAM} decrypt --key ID:PATH [--key ID:PATH ...] [--force] IN OUT
+  summary: 'decrypt a C1 or A1 object (e.g. downloaded from the bucket) into a file',
+  help: `Usage: ${PROGRAM} decrypt --key ID:PATH [--key ID:PATH ...] [--uuid UUID --content-type TYPE] [--force] IN OUT
 
-Decrypt the A1 object IN into OUT. The object names the id of the master key
-it was encrypted with; give that key with --key (the first --key is the
-current key, the others previous keys, as in StorageEncryption).
-OUT (mode 0600) appears only after the whole object has been authenticated
-(GCM tag); a corrupted, truncated or foreign object leaves no OUT behind.
+Decrypt the C1 or A1 object IN into OUT; the format is read from IN's first
+two bytes. The object names the id of the master key it was encrypted with;
+give that key with --key (the first --key is the current key, the others
+previous keys, as in StorageEncryption).
+With --uuid and --content-type, a C1 object that holds another attachment is
+refused (as the plugins refuse it); \`inspect\` shows which one it holds.
+OUT (mode 0600) appears only after the whole object has been authenticated;
+a corrupted, truncated or foreign object leaves no OUT behind.
 Streams: works on files of any size with bounded memory.
 
 Options:
-  --key ID:PATH   a master key (one or more)
-  --force         replace OUT if it exists (default: refuse)
-  -h, --help      show this help
+  --key ID:PATH         a master key (one or more)
+${attachmentHelp}
+  --force               replace OUT if it exists (default: refuse)
+  -h, --help            show this help
 `,
   async run(args) {
     const { values, positionals } = parseCommandArgs({
       args,
-      options: { ...helpOption, key: { type: 'string', multiple: true }, force: { type: 'boolean' } },
+      options: {
+        ...helpOption,
+        ...attachmentOptions,
+        key: { type: 'string', multiple: true },
+        force: { type: 'boolean' },
+      },
       allowPositionals: true,
     });
     if (values.help) {
@@ -41,13 +55,22 @@ Options:
     const [current, ...previous] = (values.key ?? []).map(parseKeyOption);
     if (current === undefined) throw new UsageError('decrypt needs at least one --key ID:PATH');
     expectPositionals(positionals, ['IN', 'OUT']);
+    const expected = attachmentOf(values, undefined);
     const keyring = await loadKeyring(current, previous);
     const [inPath, outPath] = positionals as [string, string];
-    await transformFile(
-      inPath,
-      outPath,
-      createA1DecryptStream(keyring, { label: inPath }),
-      values.force ?? false,
-    );
+    const magic = (await readFileHead(inPath, 2)).toString('latin1');
+    let stream;
+    if (magic === 'C1') {
+      stream = createC1DecryptStream(keyring, { label: inPath, ...(expected && { expected }) });
+    } else if (magic === 'A1' || magic.length < 2) {
+      if (expected !== undefined)
+        throw new UsageError('--uuid and --content-type are for C1 objects; IN is A1');
+      stream = createA1DecryptStream(keyring, { label: inPath });
+    } else {
+      throw new IntegrityError(
+        `object ${inPath} is not a C1 or A1 object: its version bytes are ${describeMagic(Buffer.from(magic, 'latin1'))}`,
+      );
+    }
+    await transformFile(inPath, outPath, stream, values.force ?? false);
   },
 };

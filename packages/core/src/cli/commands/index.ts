@@ -1,7 +1,8 @@
 import type { Command } from '../command.js';
 import { decrypt } from './decrypt.js';
 import { encrypt } from './encrypt.js';
+import { inspect } from './inspect.js';
 import { keygen } from './keygen.js';
 
 /** Every subcommand, in the order the help lists them. */
-export const commands: readonly Command[] = [keygen, encrypt, decrypt];
+export const commands: readonly Command[] = [keygen, encrypt, decrypt, inspect];

@@ -1,14 +1,20 @@
-// The S3 backend of the end-to-end suites: Ceph RGW from Debian (tooling/servers) and the aws plugin
+// S3 for the end-to-end suites: Ceph RGW from Debian (tooling/servers) and the aws plugin
 // artifact. "Stopping the backend" stops radosgw only: the OSD keeps the objects, and radosgw
 // comes back on the same port.
 import { createWriteStream, existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { startRadosgw, type Radosgw, rgwClientConfig } from '@orthanc-object-storage/servers';
-import type { BackendStore, E2EBackend, MasterKeyFile } from './backend.js';
 import { artifactDir } from '../harness/repo.js';
+import type { BackendStore, E2EBackend, MasterKeyFile } from './backend.js';
 
 const ARTIFACT = path.join(artifactDir('aws'), 'libOrthancAwsS3Storage.so');
 
@@ -70,6 +76,10 @@ class RgwStore implements BackendStore {
     await pipeline(await this.body(name), createWriteStream(file));
   }
 
+  async writeObject(name: string, bytes: Buffer): Promise<void> {
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: name, Body: bytes }));
+  }
+
   interrupt(): Promise<void> {
     return this.rgw.stopGateway();
   }
@@ -79,6 +89,7 @@ class RgwStore implements BackendStore {
   }
 }
 
+/** Ceph RGW (tooling/servers) and the aws plugin artifact. */
 export function awsBackend(): E2EBackend {
   let rgw: Radosgw | undefined;
   let s3: S3Client | undefined;

@@ -1,0 +1,165 @@
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { ObjectStorageError } from '../errors.js';
+import type { ObjectKey } from '../storage/contract.js';
+import type { MasterKey } from './a1-format.js';
+import { reserveChunk, type ByteBudget } from './byte-budget.js';
+import {
+  C1_CHUNK_SIZE,
+  C1_DATA_KEY_SIZE,
+  C1_NONCE_PREFIX_SIZE,
+  chunkCount,
+  chunkNonce,
+  chunkPlaintextSize,
+  encodeC1Header,
+  type OpenC1Header,
+} from './c1-format.js';
+
+export interface C1EncryptOptions {
+  /** The plaintext's size: C1 writes it in the header, so it must be known first. */
+  readonly size: number;
+  /** The attachment the object is bound to (its uuid and content type go in the header). */
+  readonly attachment: ObjectKey;
+  /** Shared `MaxConcurrentInputSize` budget; none means unbounded. */
+  readonly budget?: ByteBudget;
+  /** For messages, e.g. the object's uuid or a file path. */
+  readonly label?: string;
+  /** Chunk size; writers use 65,536 (other values for tests only). */
+  readonly chunkSize?: number;
+}
+
+/** A Transform that turns exactly `size` bytes of plaintext into a C1 object, with fresh randomness. */
+export function createC1EncryptStream(master: MasterKey, options: C1EncryptOptions): Transform {
+  return createC1EncryptStreamWith(
+    master,
+    randomBytes(C1_NONCE_PREFIX_SIZE),
+    randomBytes(C1_DATA_KEY_SIZE),
+    options,
+  );
+}
+
+/**
+ * Internal, for the test vectors: encrypt with a given nonce prefix and data key. Never reuse a
+ * nonce prefix / data key pair for two objects.
+ */
+export function createC1EncryptStreamWith(
+  master: MasterKey,
+  noncePrefix: Buffer,
+  dataKey: Buffer,
+  options: C1EncryptOptions,
+): Transform {
+  const header = encodeC1Header({
+    master,
+    chunkSize: options.chunkSize ?? C1_CHUNK_SIZE,
+    plaintextSize: options.size,
+    noncePrefix,
+    dataKey,
+    attachment: options.attachment,
+  });
+  return new C1EncryptStream(header, options);
+}
+
+/** Seals one chunk: its ciphertext and tag, under the header as additional data. */
+export function sealChunk(header: OpenC1Header, index: number, plaintext: Buffer): Buffer[] {
+  const last = index === chunkCount(header.plaintextSize, header.chunkSize) - 1;
+  const cipher = createCipheriv('aes-256-gcm', header.dataKey, chunkNonce(header.noncePrefix, index, last));
+  cipher.setAAD(header.bytes);
+  const body = cipher.update(plaintext);
+  cipher.final();
+  return [body, cipher.getAuthTag()];
+}
+
+class C1EncryptStream extends Transform {
+  private headerPushed = false;
+  private inputBytes = 0;
+  private index = 0;
+  /** The chunk being filled, and the budget it holds. */
+  private chunk: Buffer | undefined;
+  private buffer: Buffer | undefined;
+  private filled = 0;
+  private release: () => void = () => {};
+
+  constructor(
+    private readonly header: OpenC1Header,
+    private readonly options: C1EncryptOptions,
+  ) {
+    super();
+  }
+
+  override _transform(input: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.inputBytes += input.length;
+    if (this.inputBytes > this.options.size) {
+      callback(this.sizeError());
+      return;
+    }
+    this.pushHeaderOnce();
+    this.takeInput(input).then(() => callback(), callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.inputBytes !== this.options.size) {
+      callback(this.sizeError());
+      return;
+    }
+    this.pushHeaderOnce();
+    // An empty plaintext is one empty final chunk; any other ends when its last chunk fills.
+    if (this.header.plaintextSize === 0)
+      for (const part of sealChunk(this.header, 0, Buffer.alloc(0))) this.push(part);
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.release();
+    callback(error);
+  }
+
+  private async takeInput(input: Buffer): Promise<void> {
+    let at = 0;
+    while (at < input.length) {
+      if (this.chunk === undefined) {
+        const size = chunkPlaintextSize(this.header, this.index);
+        this.release = await reserveChunk(this.options.budget, 2 * size);
+        if (input.length - at >= size) {
+          // The whole chunk is in this input: no copy.
+          this.sealAndPush(input.subarray(at, at + size));
+          at += size;
+          continue;
+        }
+        // One buffer per stream, reused: encryption writes its output elsewhere.
+        if (this.buffer === undefined || this.buffer.length < size) this.buffer = Buffer.allocUnsafe(size);
+        this.chunk = this.buffer.subarray(0, size);
+        this.filled = 0;
+      }
+      const taken = input.copy(this.chunk, this.filled, at);
+      this.filled += taken;
+      at += taken;
+      if (this.filled === this.chunk.length) {
+        const chunk = this.chunk;
+        this.chunk = undefined;
+        this.sealAndPush(chunk);
+      }
+    }
+  }
+
+  private sealAndPush(chunk: Buffer): void {
+    for (const part of sealChunk(this.header, this.index, chunk)) this.push(part);
+    this.index += 1;
+    this.release();
+  }
+
+  private pushHeaderOnce(): void {
+    if (!this.headerPushed) {
+      this.headerPushed = true;
+      this.push(this.header.bytes);
+    }
+  }
+
+  private sizeError(): ObjectStorageError {
+    const what = this.options.label === undefined ? 'input' : `object ${this.options.label}`;
+    const atLeast = this.inputBytes > this.options.size ? 'at least ' : '';
+    return new ObjectStorageError(
+      `${what}: the body yielded ${atLeast}${this.inputBytes} bytes, but its size was given as ` +
+        `${this.options.size} bytes`,
+    );
+  }
+}
