@@ -131,8 +131,11 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext *contex
   }
   OrthancPluginRegisterStorageArea2(context, storage_create, storage_read_whole,
                                     range_reads ? storage_read_range : NULL, storage_remove);
-  log_message(LOG_WARNING, "storage area registered (section %s, gateway pid %d, range reads %s)", section,
-              (int)pid, range_reads ? "on" : "off: whole-file reads only");
+  log_message(LOG_WARNING,
+              "storage area registered (section %s, gateway pid %d, range reads %s, call timeout %lld s "
+              "without progress)",
+              section, (int)pid, range_reads ? "on" : "off: whole-file reads only",
+              (long long)(gateway_call_timeout_ms() / 1000));
   return 0;
 }
 

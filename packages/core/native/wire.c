@@ -69,7 +69,10 @@ static uint64_t get_u64(const unsigned char *p) {
   return v;
 }
 
-/* ---- Deadline-bounded I/O ---------------------------------------------------------------- */
+/* ---- Idle-bounded I/O ---------------------------------------------------------------------
+ * GatewayCallTimeout bounds a period without progress, not a whole call: every wait for the
+ * socket is limited to `idle_ms`, and each byte that moves starts a new period. A large transfer
+ * that keeps moving is never cut; a stalled one fails after `idle_ms`. */
 
 const char *io_describe(int result) {
   switch (result) {
@@ -79,7 +82,8 @@ const char *io_describe(int result) {
   }
 }
 
-static int wait_fd(int fd, short events, int64_t deadline_ms) {
+static int wait_fd(int fd, short events, int64_t idle_ms) {
+  int64_t deadline_ms = now_ms() + idle_ms;
   for (;;) {
     int64_t left = deadline_ms - now_ms();
     if (left <= 0) return IO_TIMEOUT;
@@ -90,14 +94,14 @@ static int wait_fd(int fd, short events, int64_t deadline_ms) {
   }
 }
 
-int send_all_iov(int fd, struct iovec *iov, int count, int64_t deadline_ms) {
+int send_all_iov(int fd, struct iovec *iov, int count, int64_t idle_ms) {
   while (count > 0) {
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)count};
     ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        int w = wait_fd(fd, POLLOUT, deadline_ms);
+        int w = wait_fd(fd, POLLOUT, idle_ms);
         if (w != IO_OK) return w;
         continue;
       }
@@ -117,7 +121,7 @@ int send_all_iov(int fd, struct iovec *iov, int count, int64_t deadline_ms) {
   return IO_OK;
 }
 
-static int recv_all(int fd, void *data, size_t size, int64_t deadline_ms) {
+static int recv_all(int fd, void *data, size_t size, int64_t idle_ms) {
   char *p = data;
   while (size > 0) {
     size_t chunk = size > (1u << 30) ? (1u << 30) : size;
@@ -128,7 +132,7 @@ static int recv_all(int fd, void *data, size_t size, int64_t deadline_ms) {
     } else if (n == 0) {
       return IO_CLOSED;
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      int w = wait_fd(fd, POLLIN, deadline_ms);
+      int w = wait_fd(fd, POLLIN, idle_ms);
       if (w != IO_OK) return w;
     } else if (errno != EINTR) {
       return errno == ECONNRESET ? IO_CLOSED : IO_ERROR;
@@ -226,9 +230,9 @@ typedef struct {
 } call_outcome;
 
 /* Reads a response header and its message. */
-static int read_response_header(int fd, call_outcome *out, uint64_t *size, int64_t deadline_ms) {
+static int read_response_header(int fd, call_outcome *out, uint64_t *size, int64_t idle_ms) {
   unsigned char header[RESPONSE_HEADER_SIZE];
-  int r = recv_all(fd, header, sizeof(header), deadline_ms);
+  int r = recv_all(fd, header, sizeof(header), idle_ms);
   if (r != IO_OK) return r;
   out->answered = 1;
   if (memcmp(header, RESPONSE_MAGIC, 4) != 0) return IO_ERROR;
@@ -236,20 +240,20 @@ static int read_response_header(int fd, call_outcome *out, uint64_t *size, int64
   *size = get_u64(header + 8);
   size_t message_length = get_u16(header + 6);
   size_t kept = message_length < sizeof(out->message) - 1 ? message_length : sizeof(out->message) - 1;
-  r = recv_all(fd, out->message, kept, deadline_ms);
+  r = recv_all(fd, out->message, kept, idle_ms);
   if (r != IO_OK) return r;
   out->message[kept] = '\0';
   char discard[256];
   for (size_t left = message_length - kept; left > 0;) {
     size_t n = left < sizeof(discard) ? left : sizeof(discard);
-    r = recv_all(fd, discard, n, deadline_ms);
+    r = recv_all(fd, discard, n, idle_ms);
     if (r != IO_OK) return r;
     left -= n;
   }
   return IO_OK;
 }
 
-static void call_once(connection *c, const call_request *request, call_outcome *out, int64_t deadline_ms) {
+static void call_once(connection *c, const call_request *request, call_outcome *out, int64_t idle_ms) {
   out->answered = 0;
   out->status = ST_FAILED;
   out->message[0] = '\0';
@@ -266,11 +270,11 @@ static void call_once(connection *c, const call_request *request, call_outcome *
       {.iov_base = (void *)request->uuid, .iov_len = uuid_length},
       {.iov_base = (void *)request->body, .iov_len = request->op == OP_CREATE ? request->size : 0},
   };
-  out->io = send_all_iov(c->fd, iov, request->op == OP_CREATE && request->size > 0 ? 3 : 2, deadline_ms);
+  out->io = send_all_iov(c->fd, iov, request->op == OP_CREATE && request->size > 0 ? 3 : 2, idle_ms);
   if (out->io != IO_OK) return;
 
   uint64_t size = 0;
-  out->io = read_response_header(c->fd, out, &size, deadline_ms);
+  out->io = read_response_header(c->fd, out, &size, idle_ms);
   if (out->io != IO_OK || out->status != ST_OK) return;
   if (request->op != OP_READ_WHOLE && request->op != OP_READ_RANGE) return;
 
@@ -297,9 +301,9 @@ static void call_once(connection *c, const call_request *request, call_outcome *
       return;
     }
   }
-  out->io = recv_all(c->fd, target->data, size, deadline_ms);
+  out->io = recv_all(c->fd, target->data, size, idle_ms);
   uint64_t trailer_size = 0;
-  if (out->io == IO_OK) out->io = read_response_header(c->fd, out, &trailer_size, deadline_ms);
+  if (out->io == IO_OK) out->io = read_response_header(c->fd, out, &trailer_size, idle_ms);
   if (out->io == IO_OK && out->status == ST_OK) return;
   if (request->op == OP_READ_WHOLE) {
     OrthancPluginFreeMemoryBuffer64(plugin_context(), target);
@@ -323,7 +327,7 @@ OrthancPluginErrorCode wire_call(const call_request *request) {
     return OrthancPluginErrorCode_ParameterOutOfRange;
   }
   int64_t timeout_ms = gateway_call_timeout_ms();
-  int64_t deadline = now_ms() + timeout_ms;
+  int64_t deadline = now_ms() + timeout_ms; /* for a gateway being (re)started */
   call_outcome outcome;
   char failure[256];
   for (int attempt = 0;; attempt++) {
@@ -332,7 +336,7 @@ OrthancPluginErrorCode wire_call(const call_request *request) {
       log_message(LOG_ERROR, "error while %s object %s: %s", operation_name(request->op), request->uuid, failure);
       return OrthancPluginErrorCode_StorageAreaPlugin;
     }
-    call_once(&c, request, &outcome, deadline);
+    call_once(&c, request, &outcome, timeout_ms);
     int clean = outcome.io == IO_OK;
     connection_release(&c, clean);
     /* A pooled connection may be stale (gateway restarted): retry once on a fresh one. */
@@ -347,7 +351,7 @@ OrthancPluginErrorCode wire_call(const call_request *request) {
       return OrthancPluginErrorCode_NotEnoughMemory;
     }
     if (outcome.io == IO_TIMEOUT) {
-      log_message(LOG_ERROR, "error while %s object %s: timed out after %lld s (GatewayCallTimeout)",
+      log_message(LOG_ERROR, "error while %s object %s: no progress for %lld s (GatewayCallTimeout)",
                   operation_name(request->op), request->uuid, (long long)(timeout_ms / 1000));
     } else {
       log_message(LOG_ERROR, "error while %s object %s: %s%s%s", operation_name(request->op), request->uuid,

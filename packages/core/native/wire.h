@@ -23,7 +23,8 @@ typedef struct {
   OrthancPluginMemoryBuffer64 *target;  /* read whole (allocated here) or range (given) */
 } call_request;
 
-/* One storage call, bounded by the gateway's call timeout; failures are logged here. */
+/* One storage call; each period without progress is bounded by the call timeout. Failures are
+ * logged here. */
 OrthancPluginErrorCode wire_call(const call_request *request);
 
 /* What a forwarded call (wire_invoke) answers, or what the shim answers to a request of the
@@ -53,8 +54,9 @@ typedef enum { IO_OK = 0, IO_TIMEOUT = -1, IO_CLOSED = -2, IO_ERROR = -3 } io_re
 
 const char *io_describe(int result);
 
-/* Sends every byte of the iovecs (modified in place) on a non-blocking descriptor. */
-int send_all_iov(int fd, struct iovec *iov, int count, int64_t deadline_ms);
+/* Sends every byte of the iovecs (modified in place) on a non-blocking descriptor, failing when
+ * no byte can be sent for `idle_ms`. */
+int send_all_iov(int fd, struct iovec *iov, int count, int64_t idle_ms);
 
 void put_u32(unsigned char *p, uint32_t v);
 

@@ -5,6 +5,7 @@ export * from './config/settings.js';
 export * from './config/parse.js';
 export * from './storage/naming.js';
 export * from './storage/fs-storage.js';
+export * from './storage/upload-buffers.js';
 export * from './storage/compose.js';
 export * from './crypto/index.js';
 export * from './gateway/run-gateway.js';

@@ -1,4 +1,4 @@
-// The end-to-end suite with the azure plugin artifact (packages/azure/dist/plugin) against Azurite.
+// The Azure backend of the end-to-end suites: the azure plugin artifact (packages/azure/dist/plugin) against Azurite.
 // "Stopping the backend" stops Azurite by PID and restarts it on the same port and data folder.
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -62,7 +62,7 @@ class AzuriteStore implements BackendStore {
 }
 
 /** Azurite on one port and one data folder for the whole suite; each store is a fresh container. */
-class AzuriteBackend implements E2EBackend {
+export class AzuriteBackend implements E2EBackend {
   readonly name = 'azure';
   readonly artifactPath = ARTIFACT;
   readonly releaseTarball = releaseTarball('azure');

@@ -1,4 +1,4 @@
-// The end-to-end suite against Cloud Storage: firebase-tools' storage emulator (tooling/servers)
+// The Cloud Storage backend of the end-to-end suites: firebase-tools' storage emulator (tooling/servers)
 // and the google plugin artifact. The gateway reaches the emulator through STORAGE_EMULATOR_HOST,
 // which it inherits from Orthanc, which inherits it from this process.
 import { createWriteStream } from 'node:fs';
