@@ -1,51 +1,33 @@
 // Crashes during an ingest (AWS plugin on Ceph RGW, A1 encryption on): kill -9 of Orthanc, and
 // separately of the gateway. After a restart every indexed instance reads back byte-exact. Objects
 // without an index row (written, but the crash came before Orthanc committed) are counted.
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { rgwClientConfig, startRadosgw, type Radosgw } from '@orthanc-object-storage/servers';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { AWS_PLUGIN, startEncryptedRgw, type EncryptedRgw } from './harness/encrypted-rgw.js';
 import { generateCorpus, type CorpusFile } from './harness/dicom/corpus.js';
 import { OrthancServer } from './harness/orthanc.js';
 import { mapConcurrent, sleep } from './harness/parallel.js';
 import { findGatewayPids } from './harness/proc.js';
-import { artifactDir, nodeExecutable } from './harness/repo.js';
 import { uuidOfObject } from './scale-out.js';
 
-const PLUGIN = path.join(artifactDir('aws'), 'libOrthancAwsS3Storage.so');
 const BUCKET = 'crashes';
 const PER_CRASH = 100;
 
+let fixture: EncryptedRgw;
 let workDir: string;
-let rgw: Radosgw;
 let s3: S3Client;
 let orthanc: OrthancServer;
 let corpus: CorpusFile[];
 
 beforeAll(async () => {
-  workDir = mkdtempSync(path.join(os.tmpdir(), 'oos-crashes-aws-'));
-  rgw = await startRadosgw({ workDir: path.join(workDir, 'radosgw') });
-  s3 = new S3Client(rgwClientConfig(rgw));
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  const keyPath = path.join(workDir, 'master-key-1.b64');
-  writeFileSync(keyPath, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+  fixture = await startEncryptedRgw(BUCKET);
+  ({ workDir, s3 } = fixture);
   orthanc = await OrthancServer.start({
     workDir: path.join(workDir, 'orthanc'),
-    plugins: [PLUGIN],
+    plugins: [AWS_PLUGIN],
     verbose: false,
     configuration: {
-      AwsS3Storage: {
-        BucketName: BUCKET,
-        Region: rgw.region,
-        Endpoint: rgw.endpoint,
-        VirtualAddressing: false,
-        AccessKey: rgw.accessKey,
-        SecretKey: rgw.secretKey,
-        NodeExecutable: nodeExecutable(),
-        StorageEncryption: { Enable: true, MasterKey: [1, keyPath] },
-      },
+      AwsS3Storage: fixture.section(),
     },
   });
   corpus = await generateCorpus(path.join(workDir, 'dicom'), {
@@ -60,9 +42,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await orthanc?.stop();
-  s3?.destroy();
-  await rgw?.stop();
-  rmSync(workDir, { recursive: true, force: true });
+  await fixture?.stop();
 }, 120_000);
 
 /** Ingest `batch` with 4 clients, crashing something once a quarter of it is acknowledged. */

@@ -2,28 +2,18 @@
 // on), an object that is altered in the bucket makes GET /instances/{id}/file fail, with no DICOM
 // bytes in the answer and a log line naming the object. Range reads are off with A1 (Orthanc then
 // reads whole files only), so every read here goes through the whole-object check.
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
-import {
-  CreateBucketCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
-import { rgwClientConfig, startRadosgw, type Radosgw } from '@orthanc-object-storage/servers';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { AWS_PLUGIN, startEncryptedRgw, type EncryptedRgw } from './harness/encrypted-rgw.js';
 import { generateCorpus, type CorpusFile } from './harness/dicom/corpus.js';
 import { OrthancServer } from './harness/orthanc.js';
-import { artifactDir, nodeExecutable } from './harness/repo.js';
 import type { UploadResult } from './harness/rest.js';
 
-const PLUGIN = path.join(artifactDir('aws'), 'libOrthancAwsS3Storage.so');
 const BUCKET = 'damaged';
 
+let fixture: EncryptedRgw;
 let workDir: string;
-let rgw: Radosgw;
 let s3: S3Client;
 let orthanc: OrthancServer;
 const stored: { source: CorpusFile; upload: UploadResult; object: string; original: Buffer }[] = [];
@@ -43,28 +33,15 @@ async function fetchFile(id: string): Promise<{ status: number; body: Buffer }> 
 }
 
 beforeAll(async () => {
-  workDir = mkdtempSync(path.join(os.tmpdir(), 'oos-damaged-aws-'));
-  rgw = await startRadosgw({ workDir: path.join(workDir, 'radosgw') });
-  s3 = new S3Client(rgwClientConfig(rgw));
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  const keyPath = path.join(workDir, 'master-key-1.b64');
-  writeFileSync(keyPath, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+  fixture = await startEncryptedRgw(BUCKET);
+  ({ workDir, s3 } = fixture);
   orthanc = await OrthancServer.start({
     workDir: path.join(workDir, 'orthanc'),
-    plugins: [PLUGIN],
+    plugins: [AWS_PLUGIN],
     configuration: {
       MaximumStorageCacheSize: 0, // every read reaches the bucket
-      AwsS3Storage: {
-        BucketName: BUCKET,
-        Region: rgw.region,
-        Endpoint: rgw.endpoint,
-        VirtualAddressing: false,
-        AccessKey: rgw.accessKey,
-        SecretKey: rgw.secretKey,
-        NodeExecutable: nodeExecutable(),
-        // A1 on purpose: its known limit is what the last test shows (C1, the default, refuses it).
-        StorageEncryption: { Enable: true, MasterKey: [1, keyPath], WriteFormat: 'A1' },
-      },
+      // A1 on purpose: its known limit is what the last test shows (C1, the default, refuses it).
+      AwsS3Storage: fixture.section({}, { WriteFormat: 'A1' }),
     },
   });
   const corpus = await generateCorpus(path.join(workDir, 'dicom'), {
@@ -88,9 +65,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await orthanc?.stop();
-  s3?.destroy();
-  await rgw?.stop();
-  rmSync(workDir, { recursive: true, force: true });
+  await fixture?.stop();
 }, 120_000);
 
 const DICM = Buffer.from('DICM');

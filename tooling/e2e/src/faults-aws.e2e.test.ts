@@ -2,27 +2,16 @@
 // encryption on, Ceph RGW behind tooling/servers' fault proxy). For each fault: every create
 // Orthanc acknowledged reads back byte-exact, failed creates leave no index entry, no call
 // outlives its timeout, Orthanc keeps answering, and retries neither duplicate nor corrupt.
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import {
-  rgwClientConfig,
-  startFaultProxy,
-  startRadosgw,
-  type Fault,
-  type FaultProxy,
-  type Radosgw,
-} from '@orthanc-object-storage/servers';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { startFaultProxy, type Fault, type FaultProxy, type Radosgw } from '@orthanc-object-storage/servers';
+import { AWS_PLUGIN, startEncryptedRgw, type EncryptedRgw } from './harness/encrypted-rgw.js';
 import { generateCorpus, type CorpusFile } from './harness/dicom/corpus.js';
 import { OrthancServer } from './harness/orthanc.js';
 import { mapConcurrent, sleep } from './harness/parallel.js';
-import { artifactDir, nodeExecutable } from './harness/repo.js';
 import type { UploadResult } from './harness/rest.js';
 import { uuidOfObject } from './scale-out.js';
 
-const PLUGIN = path.join(artifactDir('aws'), 'libOrthancAwsS3Storage.so');
 const BUCKET = 'faults';
 const INSTANCES_PER_FAULT = 20;
 const GATEWAY_CALL_TIMEOUT_S = 10;
@@ -50,6 +39,7 @@ interface Row {
   slowestSystemMs: number;
 }
 
+let fixture: EncryptedRgw;
 let workDir: string;
 let rgw: Radosgw;
 let proxy: FaultProxy;
@@ -60,32 +50,21 @@ const acked: { source: CorpusFile; upload: UploadResult }[] = [];
 const rows: Row[] = [];
 
 beforeAll(async () => {
-  workDir = mkdtempSync(path.join(os.tmpdir(), 'oos-faults-aws-'));
-  rgw = await startRadosgw({ workDir: path.join(workDir, 'radosgw') });
-  s3 = new S3Client(rgwClientConfig(rgw));
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  fixture = await startEncryptedRgw(BUCKET);
+  ({ workDir, rgw, s3 } = fixture);
   proxy = await startFaultProxy(rgw.endpoint);
-  const keyPath = path.join(workDir, 'master-key-1.b64');
-  writeFileSync(keyPath, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
   orthanc = await OrthancServer.start({
     workDir: path.join(workDir, 'orthanc'),
-    plugins: [PLUGIN],
+    plugins: [AWS_PLUGIN],
     verbose: false,
     configuration: {
-      AwsS3Storage: {
-        BucketName: BUCKET,
-        Region: rgw.region,
+      AwsS3Storage: fixture.section({
         Endpoint: proxy.url,
-        VirtualAddressing: false,
-        AccessKey: rgw.accessKey,
-        SecretKey: rgw.secretKey,
         ConnectionTimeout: 2,
         RequestTimeout: REQUEST_TIMEOUT_S,
         MaxRetries: MAX_RETRIES,
         GatewayCallTimeout: GATEWAY_CALL_TIMEOUT_S,
-        NodeExecutable: nodeExecutable(),
-        StorageEncryption: { Enable: true, MasterKey: [1, keyPath] },
-      },
+      }),
     },
   });
   corpus = await generateCorpus(path.join(workDir, 'dicom'), {
@@ -102,9 +81,7 @@ afterAll(async () => {
   if (rows.length > 0) console.log(`fault table:\n${JSON.stringify(rows, null, 1)}`);
   await orthanc?.stop();
   await proxy?.stop();
-  s3?.destroy();
-  await rgw?.stop();
-  rmSync(workDir, { recursive: true, force: true });
+  await fixture?.stop();
 }, 120_000);
 
 describe.each(FAULTS.map((entry, index) => [entry.name, entry, index] as const))(
