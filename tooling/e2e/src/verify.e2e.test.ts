@@ -26,6 +26,10 @@ let orthanc: OrthancServer;
 
 interface VerifySummary {
   objects: number;
+  bytes: number;
+  seconds: number;
+  objectsPerSecond: number;
+  megabytesPerSecond: number;
   problems: { kind: string; object: string; instance?: string }[];
   orphansWouldBeRemoved: string[];
 }
@@ -106,6 +110,17 @@ describe('verify against Orthanc and RGW', () => {
     expect(summary.problems).toEqual([]);
     expect(summary.objects).toBe(names.length);
     expect(code).toBe(0);
+    // Figures for the README (not asserted: 2 shared noisy cores), at two concurrency levels.
+    for (const concurrency of ['1', '8']) {
+      const run = await verify('--concurrency', concurrency);
+      expect(run.summary.problems).toEqual([]);
+      const { objects, bytes, seconds, objectsPerSecond, megabytesPerSecond } = run.summary;
+      console.log(
+        JSON.stringify({
+          verify: { concurrency, objects, bytes, seconds, objectsPerSecond, megabytesPerSecond },
+        }),
+      );
+    }
   });
 
   it('reports exactly a deleted, a stray and a truncated object, and exits non-zero', async () => {
