@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PNPM_VERSION=10.34.8
-APT_PACKAGES=(orthanc orthanc-dev gcc libc6-dev ceph-mon ceph-osd radosgw ceph-common ca-certificates openssl)
+APT_PACKAGES=(orthanc orthanc-dev gcc libc6-dev ceph-mon ceph-osd radosgw ceph-common ca-certificates openssl debootstrap mount postgresql orthanc-postgresql)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

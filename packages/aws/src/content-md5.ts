@@ -7,7 +7,7 @@ export function md5Base64(data: Uint8Array): string {
 
 /**
  * Give every PutObject and UploadPart whose body is in memory a Content-MD5 header, so the
- * server rejects a body altered on the way (lib-storage sends parts without one).
+ * server rejects a body altered on the way (a safety net: the client sets it on every request).
  */
 export function addContentMd5(client: S3Client): void {
   client.middlewareStack.add(

@@ -285,7 +285,7 @@ describe('multipart', () => {
     const managed = open({ UseTransferManager: true });
     const large = recordRequests(managed);
     await managed.put('multipart/managed', 2 * MiB, Readable.from([patterned(2 * MiB)]));
-    // lib-storage sends a one-part object as a plain put, still with its Content-MD5.
+    // A one-part object is a plain put, still with its Content-MD5.
     const put = large.seen.find((request) => request.command === 'PutObjectCommand');
     expect(put?.headers['content-md5']).toBe(md5(patterned(2 * MiB)));
   });

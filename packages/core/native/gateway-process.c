@@ -3,15 +3,16 @@
 #include "gateway-process.h"
 
 #include "json-scan.h"
+#include "node-runtime.h"
 #include "wire.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,10 @@
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 5000
 #define HEALTHY_AFTER_MS 10000      /* a gateway alive that long resets the backoff */
-#define DEFAULT_CALL_TIMEOUT_MS 60000
-#define LOG_LINE_MAX 8192
+#define DEFAULT_CALL_TIMEOUT_MS 1800000
+#define MAX_CALL_TIMEOUT_S 2147483  /* GatewayCallTimeout's allowed range: 1 to this */
+#define LINE_FIRST_CAPACITY 8192
+#define LINE_MAX_BYTES (1 << 20)    /* longer lines (never expected) are split */
 
 typedef enum { GW_STARTING, GW_READY, GW_FAILED, GW_STOPPED } gateway_state;
 
@@ -48,9 +51,10 @@ static gateway_state g_state = GW_STOPPED;
 static unsigned g_generation;
 static int g_stopping;
 static gateway_child g_child = {.pid = -1, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
-static char g_failure[1024];
+static char *g_failure;       /* why the first start failed, whole (it may be long) */
 static int g_range_reads;
-static int g_call_timeout_ms = DEFAULT_CALL_TIMEOUT_MS;
+static char *g_ready_handshake; /* the first "ready" line: the routes and job types to register */
+static int64_t g_call_timeout_ms = DEFAULT_CALL_TIMEOUT_MS;
 
 static pthread_t g_supervisor;
 static int g_supervisor_running;
@@ -60,6 +64,18 @@ static char *g_node_executable;
 static char g_gateway_script[PATH_MAX];
 static char g_socket_dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static char g_socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+/* Replaces *failure with a formatted message of any length. */
+static void set_failure(char **failure, const char *format, ...) __attribute__((format(printf, 2, 3)));
+static void set_failure(char **failure, const char *format, ...) {
+  char *text = NULL;
+  va_list args;
+  va_start(args, format);
+  if (vasprintf(&text, format, args) < 0) text = NULL;
+  va_end(args);
+  free(*failure);
+  *failure = text != NULL ? text : strdup("out of memory");
+}
 
 static void forward_log_line(int from_stdout, char *line) {
   size_t length = strlen(line);
@@ -74,15 +90,26 @@ static void forward_log_line(int from_stdout, char *line) {
   }
 }
 
+/* One stream's pending bytes; grows up to LINE_MAX_BYTES so a long line (the handshake of a
+ * long start-up error) arrives whole. */
+typedef struct {
+  char *data;
+  size_t used;
+  size_t capacity;
+} line_buffer;
+
 /* Reads the gateway's stdout (handshake, then info) and stderr (log lines) until both close. */
 static void *output_thread_main(void *arg) {
   gateway_child *child = arg;
-  char buffers[2][LOG_LINE_MAX];
-  size_t used[2] = {0, 0};
+  line_buffer buffers[2] = {{NULL, 0, 0}, {NULL, 0, 0}};
   int fds[2] = {child->stderr_fd, child->stdout_fd};
   int open_count = 2;
   int handshake_seen = 0;
-  while (open_count > 0) {
+  for (int i = 0; i < 2; i++) {
+    buffers[i].data = malloc(LINE_FIRST_CAPACITY);
+    buffers[i].capacity = buffers[i].data ? LINE_FIRST_CAPACITY : 0;
+  }
+  while (open_count > 0 && buffers[0].data && buffers[1].data) {
     struct pollfd pfds[2] = {{.fd = fds[0], .events = POLLIN}, {.fd = fds[1], .events = POLLIN}};
     if (poll(pfds, 2, -1) < 0) {
       if (errno == EINTR) continue;
@@ -90,28 +117,36 @@ static void *output_thread_main(void *arg) {
     }
     for (int i = 0; i < 2; i++) { /* stderr first: warnings precede the handshake */
       if (fds[i] < 0 || (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-      ssize_t n = read(fds[i], buffers[i] + used[i], LOG_LINE_MAX - 1 - used[i]);
+      line_buffer *b = &buffers[i];
+      if (b->used == b->capacity - 1 && b->capacity < LINE_MAX_BYTES) {
+        char *grown = realloc(b->data, b->capacity * 2);
+        if (grown) {
+          b->data = grown;
+          b->capacity *= 2;
+        }
+      }
+      ssize_t n = read(fds[i], b->data + b->used, b->capacity - 1 - b->used);
       if (n < 0 && errno == EINTR) continue;
       int closed = n <= 0;
-      if (n > 0) used[i] += (size_t)n;
+      if (n > 0) b->used += (size_t)n;
       for (;;) {
-        char *newline = memchr(buffers[i], '\n', used[i]);
-        int full = used[i] == LOG_LINE_MAX - 1;
-        if (!newline && !(full || (closed && used[i] > 0))) break;
-        size_t line_length = newline ? (size_t)(newline - buffers[i]) : used[i];
-        buffers[i][line_length] = '\0';
+        char *newline = memchr(b->data, '\n', b->used);
+        int full = b->used == b->capacity - 1 && b->capacity >= LINE_MAX_BYTES;
+        if (!newline && !(full || (closed && b->used > 0))) break;
+        size_t line_length = newline ? (size_t)(newline - b->data) : b->used;
+        b->data[line_length] = '\0';
         if (i == 1 && !handshake_seen) {
           handshake_seen = 1;
           pthread_mutex_lock(&g_lock);
-          child->handshake = strdup(buffers[i]);
+          child->handshake = strdup(b->data);
           pthread_cond_broadcast(&g_cond);
           pthread_mutex_unlock(&g_lock);
         } else {
-          forward_log_line(i == 1, buffers[i]);
+          forward_log_line(i == 1, b->data);
         }
         size_t consumed = newline ? line_length + 1 : line_length;
-        memmove(buffers[i], buffers[i] + consumed, used[i] - consumed);
-        used[i] -= consumed;
+        memmove(b->data, b->data + consumed, b->used - consumed);
+        b->used -= consumed;
       }
       if (closed) {
         close(fds[i]);
@@ -128,6 +163,7 @@ static void *output_thread_main(void *arg) {
   }
   for (int i = 0; i < 2; i++) {
     if (fds[i] >= 0) close(fds[i]);
+    free(buffers[i].data);
   }
   return NULL;
 }
@@ -158,24 +194,24 @@ static void child_exec(int stdin_fd, int stdout_fd, int stderr_fd, int exec_erro
 }
 
 /* The socket's private directory must exist, be ours and be closed to others (mode 0700). */
-static int ensure_socket_dir(char *failure, size_t failure_size) {
+static int ensure_socket_dir(char **failure) {
   struct stat info;
   if (mkdir(g_socket_dir, 0700) != 0 && errno != EEXIST) {
-    snprintf(failure, failure_size, "cannot create %s: %s", g_socket_dir, strerror(errno));
+    set_failure(failure, "cannot create %s: %s", g_socket_dir, strerror(errno));
     return -1;
   }
   if (lstat(g_socket_dir, &info) != 0 || !S_ISDIR(info.st_mode) || info.st_uid != geteuid() ||
       (info.st_mode & 0077) != 0) {
-    snprintf(failure, failure_size, "%s is not a private directory of this user (mode 0700)", g_socket_dir);
+    set_failure(failure, "%s is not a private directory of this user (mode 0700)", g_socket_dir);
     return -1;
   }
   return 0;
 }
 
-/* Starts a gateway and sends it the envelope. Fills `failure` on error. */
-static int spawn_gateway(gateway_child *child, char *failure, size_t failure_size) {
+/* Starts a gateway and sends it the envelope. Sets `*failure` on error. */
+static int spawn_gateway(gateway_child *child, char **failure) {
   int stdin_pair[2], out_pipe[2], err_pipe[2], exec_pipe[2];
-  if (ensure_socket_dir(failure, failure_size) != 0) return -1;
+  if (ensure_socket_dir(failure) != 0) return -1;
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, stdin_pair) != 0) goto fail_stdin;
   if (pipe2(out_pipe, O_CLOEXEC) != 0) goto fail_out;
   if (pipe2(err_pipe, O_CLOEXEC) != 0) goto fail_err;
@@ -190,7 +226,7 @@ static int spawn_gateway(gateway_child *child, char *failure, size_t failure_siz
   close(err_pipe[1]);
   close(exec_pipe[1]);
   if (pid < 0) {
-    snprintf(failure, failure_size, "cannot start the gateway: fork: %s", strerror(fork_error));
+    set_failure(failure, "cannot start the gateway: fork: %s", strerror(fork_error));
     close(exec_pipe[0]);
     close(stdin_pair[0]);
     close(out_pipe[0]);
@@ -213,13 +249,12 @@ static int spawn_gateway(gateway_child *child, char *failure, size_t failure_siz
   child->output_closed = 0;
   pthread_mutex_unlock(&g_lock);
   if (n == (ssize_t)sizeof(exec_error)) {
-    snprintf(failure, failure_size,
-             "cannot execute the Node runtime \"%s\": %s (set \"NodeExecutable\" in the \"%s\" section)",
+    set_failure(failure, "cannot execute the Node runtime \"%s\": %s (set \"NodeExecutable\" in the \"%s\" section)",
              g_node_executable, strerror(exec_error), OOS_SECTION);
     goto fail_output;
   }
   if (pthread_create(&child->output_thread, NULL, output_thread_main, child) != 0) {
-    snprintf(failure, failure_size, "cannot start the gateway's log thread");
+    set_failure(failure, "cannot start the gateway's log thread");
     goto fail_output;
   }
   child->has_output_thread = 1;
@@ -229,9 +264,9 @@ static int spawn_gateway(gateway_child *child, char *failure, size_t failure_siz
   unsigned char length[4];
   put_u32(length, (uint32_t)g_envelope_size);
   struct iovec iov[2] = {{.iov_base = length, .iov_len = 4}, {.iov_base = g_envelope, .iov_len = g_envelope_size}};
-  int sent = send_all_iov(child->stdin_fd, iov, 2, now_ms() + STARTUP_TIMEOUT_MS);
+  int sent = send_all_iov(child->stdin_fd, iov, 2, STARTUP_TIMEOUT_MS);
   if (sent != IO_OK) {
-    snprintf(failure, failure_size, "cannot send the configuration to the gateway: %s", io_describe(sent));
+    set_failure(failure, "cannot send the configuration to the gateway: %s", io_describe(sent));
     return -1;
   }
   return 0;
@@ -251,12 +286,12 @@ fail_out:
   close(stdin_pair[0]);
   close(stdin_pair[1]);
 fail_stdin:
-  snprintf(failure, failure_size, "cannot start the gateway: %s", strerror(errno));
+  set_failure(failure, "cannot start the gateway: %s", strerror(errno));
   return -1;
 }
 
 /* Waits for the handshake line. Returns 0 when ready. Called without g_lock held. */
-static int await_handshake(gateway_child *child, char *failure, size_t failure_size) {
+static int await_handshake(gateway_child *child, char **failure) {
   struct timespec deadline = deadline_timespec(now_ms() + STARTUP_TIMEOUT_MS);
   pthread_mutex_lock(&g_lock);
   int timed_out = 0;
@@ -269,29 +304,41 @@ static int await_handshake(gateway_child *child, char *failure, size_t failure_s
   pthread_mutex_unlock(&g_lock);
 
   int result = -1;
-  char status[32] = "", message[900] = "";
+  char status[32] = "";
   if (stopping) {
-    snprintf(failure, failure_size, "Orthanc is stopping");
+    set_failure(failure, "Orthanc is stopping");
   } else if (line == NULL) {
-    snprintf(failure, failure_size, timed_out ? "the gateway did not answer within %d s"
-                                              : "the gateway exited before its handshake (see its log above)",
-             STARTUP_TIMEOUT_MS / 1000);
+    set_failure(failure, timed_out ? "the gateway did not answer within %d s"
+                                   : "the gateway exited before its handshake (see its log above)",
+                STARTUP_TIMEOUT_MS / 1000);
   } else if (json_member_string(line, "status", status, sizeof(status)) != 0) {
-    snprintf(failure, failure_size, "the gateway sent an invalid handshake");
+    set_failure(failure, "the gateway sent an invalid handshake");
   } else if (strcmp(status, "ready") != 0) {
-    if (json_member_string(line, "message", message, sizeof(message)) != 0) strcpy(message, "unknown error");
-    snprintf(failure, failure_size, "%s", message);
+    /* A decoded string is never longer than its JSON text: the message arrives whole. */
+    size_t capacity = strlen(line) + 1;
+    char *message = malloc(capacity);
+    if (message != NULL && json_member_string(line, "message", message, capacity) == 0) {
+      set_failure(failure, "%s", message);
+    } else {
+      set_failure(failure, "the gateway refused to start but its handshake holds no readable message: %.200s",
+                  line);
+    }
+    free(message);
   } else {
     const char *range = json_member(line, "rangeReads");
     const char *timeout = json_member(line, "callTimeoutSeconds");
-    pthread_mutex_lock(&g_lock);
-    g_range_reads = range != NULL && strncmp(range, "true", 4) == 0;
-    if (timeout != NULL) {
-      double seconds = strtod(timeout, NULL);
-      if (seconds > 0 && seconds < 86400.0 * 7) g_call_timeout_ms = (int)(seconds * 1000);
+    char *end = NULL;
+    double seconds = timeout != NULL ? strtod(timeout, &end) : 0;
+    if (timeout == NULL || end == timeout || !(seconds >= 1 && seconds <= MAX_CALL_TIMEOUT_S)) {
+      set_failure(failure, "the gateway sent an invalid call timeout (allowed: 1 to %d s)", MAX_CALL_TIMEOUT_S);
+    } else {
+      pthread_mutex_lock(&g_lock);
+      g_range_reads = range != NULL && strncmp(range, "true", 4) == 0;
+      if (g_ready_handshake == NULL) g_ready_handshake = strdup(line);
+      g_call_timeout_ms = (int64_t)(seconds * 1000);
+      pthread_mutex_unlock(&g_lock);
+      result = 0;
     }
-    pthread_mutex_unlock(&g_lock);
-    result = 0;
   }
   free(line);
   return result;
@@ -369,9 +416,8 @@ static void *supervisor_main(void *unused) {
   int first = 1;
   int backoff = BACKOFF_FIRST_MS;
   for (;;) {
-    char failure[1024] = "";
-    int started = spawn_gateway(&g_child, failure, sizeof(failure)) == 0 &&
-                  await_handshake(&g_child, failure, sizeof(failure)) == 0;
+    char *failure = NULL;
+    int started = spawn_gateway(&g_child, &failure) == 0 && await_handshake(&g_child, &failure) == 0;
     if (started) {
       int64_t started_at = now_ms();
       pthread_mutex_lock(&g_lock);
@@ -397,13 +443,15 @@ static void *supervisor_main(void *unused) {
       reap_gateway(&g_child, 1);
       if (first) {
         pthread_mutex_lock(&g_lock);
-        snprintf(g_failure, sizeof(g_failure), "%s", failure);
+        g_failure = failure;
+        failure = NULL;
         g_state = GW_FAILED;
         pthread_cond_broadcast(&g_cond);
         pthread_mutex_unlock(&g_lock);
         break;
       }
       log_message(LOG_ERROR, "gateway restart failed: %s; retrying in %d ms", failure, backoff);
+      free(failure);
     }
     if (backoff_sleep(backoff)) break;
     backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
@@ -412,16 +460,8 @@ static void *supervisor_main(void *unused) {
 }
 
 static int locate_gateway_script(void) {
-  Dl_info info;
-  if (dladdr((void *)&locate_gateway_script, &info) == 0 || info.dli_fname == NULL) return -1;
-  char path[PATH_MAX];
-  if (realpath(info.dli_fname, path) == NULL) snprintf(path, sizeof(path), "%s", info.dli_fname);
-  char *slash = strrchr(path, '/');
-  const char *dir = ".";
-  if (slash) {
-    *slash = '\0';
-    dir = path[0] ? path : "/";
-  }
+  char dir[PATH_MAX];
+  if (plugin_directory(dir, sizeof(dir)) != 0) return -1;
   int n = snprintf(g_gateway_script, sizeof(g_gateway_script), "%s/gateway.mjs", dir);
   return n > 0 && (size_t)n < sizeof(g_gateway_script) ? 0 : -1;
 }
@@ -456,6 +496,8 @@ static void release_resources(void) {
   g_envelope = NULL;
   free(g_node_executable);
   g_node_executable = NULL;
+  free(g_ready_handshake);
+  g_ready_handshake = NULL;
 }
 
 /* `text` as a JSON string literal; `out` holds 6 bytes per character and 3 more. */
@@ -471,22 +513,26 @@ static int json_quote(const char *text, char *out, size_t capacity) {
   return 0;
 }
 
-/* {"socketPath":..,"section":..,"provider":..,"configuration":<Orthanc's JSON, raw>}, allocated
- * once at its exact size: no stray copies of the configuration (maybe secrets) in freed memory. */
-static int build_envelope(const char *section, const char *configuration) {
-  static const char format[] = "{\"socketPath\":%s,\"section\":%s,\"provider\":\"%s\",\"configuration\":%s}";
-  char socket_path[sizeof(g_socket_path) * 6 + 3], section_name[256 * 6 + 3];
+/* {"socketPath":..,"section":..,"provider":..,"configurationPath":..,"configuration":<Orthanc's
+ * JSON, raw>}, allocated once at its exact size: no stray copies of the configuration (maybe
+ * secrets) in freed memory. */
+static int build_envelope(const char *section, const char *configuration_path, const char *configuration) {
+  static const char format[] =
+      "{\"socketPath\":%s,\"section\":%s,\"provider\":\"%s\",\"configurationPath\":%s,\"configuration\":%s}";
+  char socket_path[sizeof(g_socket_path) * 6 + 3], section_name[256 * 6 + 3], config_path[PATH_MAX * 6 + 3];
   if (json_quote(g_socket_path, socket_path, sizeof(socket_path)) != 0 ||
-      json_quote(section, section_name, sizeof(section_name)) != 0)
+      json_quote(section, section_name, sizeof(section_name)) != 0 ||
+      json_quote(configuration_path, config_path, sizeof(config_path)) != 0)
     return -1;
-  int length = snprintf(NULL, 0, format, socket_path, section_name, OOS_PROVIDER, configuration);
+  int length = snprintf(NULL, 0, format, socket_path, section_name, OOS_PROVIDER, config_path, configuration);
   if (length < 0 || (g_envelope = malloc((size_t)length + 1)) == NULL) return -1;
   g_envelope_size = (size_t)snprintf(g_envelope, (size_t)length + 1, format, socket_path, section_name,
-                                     OOS_PROVIDER, configuration);
+                                     OOS_PROVIDER, config_path, configuration);
   return 0;
 }
 
-int gateway_prepare(const char *node_executable, const char *section, const char *configuration) {
+int gateway_prepare(const char *node_executable, const char *section, const char *configuration_path,
+                    const char *configuration) {
   g_node_executable = strdup(node_executable);
   int ok = g_node_executable != NULL && locate_gateway_script() == 0;
   if (ok && access(g_gateway_script, R_OK) != 0) {
@@ -498,7 +544,7 @@ int gateway_prepare(const char *node_executable, const char *section, const char
     log_message(LOG_ERROR, "cannot create a private directory for the gateway socket: %s", strerror(errno));
     ok = 0;
   }
-  if (ok && build_envelope(section, configuration) != 0) ok = 0;
+  if (ok && build_envelope(section, configuration_path, configuration) != 0) ok = 0;
   if (ok) return 0;
   release_resources();
   return -1;
@@ -534,7 +580,9 @@ int gateway_start(int *range_reads, pid_t *pid) {
   pthread_mutex_unlock(&g_lock);
 
   if (failed) {
-    log_message(LOG_ERROR, "%s", g_failure);
+    log_message(LOG_ERROR, "%s", g_failure != NULL ? g_failure : "the gateway did not start");
+    free(g_failure);
+    g_failure = NULL;
     pthread_join(g_supervisor, NULL);
     g_supervisor_running = 0;
     release_resources();
@@ -587,6 +635,8 @@ int gateway_is_current(unsigned generation) {
   pthread_mutex_unlock(&g_lock);
   return current;
 }
+
+const char *gateway_ready_handshake(void) { return g_ready_handshake; }
 
 int64_t gateway_call_timeout_ms(void) {
   pthread_mutex_lock(&g_lock);

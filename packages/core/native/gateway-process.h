@@ -13,8 +13,11 @@
 #pragma GCC visibility push(hidden)
 
 /* Finds gateway.mjs next to this library, creates the socket's private directory and the
- * configuration envelope. Returns -1 (logged when a reason is known, nothing kept) on failure. */
-int gateway_prepare(const char *node_executable, const char *section, const char *configuration);
+ * configuration envelope (with the path of Orthanc's configuration, "" when unknown, against
+ * which Orthanc resolves relative paths). Returns -1 (logged when a reason is known, nothing
+ * kept) on failure. */
+int gateway_prepare(const char *node_executable, const char *section, const char *configuration_path,
+                    const char *configuration);
 
 /* Starts the supervisor and waits for the first handshake. Returns -1 (logged, everything
  * released) when the gateway cannot start or rejects the configuration. */
@@ -31,6 +34,9 @@ int gateway_await_ready(int64_t deadline_ms, unsigned *generation);
 int gateway_is_current(unsigned generation);
 
 int64_t gateway_call_timeout_ms(void);
+
+/* The first gateway's "ready" handshake line (JSON), once gateway_start has succeeded. */
+const char *gateway_ready_handshake(void);
 
 void gateway_socket_address(struct sockaddr_un *address);
 

@@ -1,6 +1,7 @@
 /* Minimal JSON scanner: a member of an object, and a string value decoded to UTF-8. */
 #include "json-scan.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *json_ws(const char *p) {
@@ -154,4 +155,30 @@ const char *json_member(const char *object, const char *key) {
 int json_member_string(const char *object, const char *key, char *out, size_t capacity) {
   const char *value = json_member(object, key);
   return value != NULL && *value == '"' && json_string(value, out, capacity) != NULL ? 0 : -1;
+}
+
+const char *json_item(const char *array, size_t index) {
+  const char *p = json_ws(array);
+  if (*p != '[') return NULL;
+  p = json_ws(p + 1);
+  if (*p == ']') return NULL;
+  for (size_t i = 0;; i++) {
+    p = json_ws(p);
+    if (i == index) return p;
+    p = json_skip(p, 1);
+    if (!p) return NULL;
+    p = json_ws(p);
+    if (*p != ',') return NULL;
+    p++;
+  }
+}
+
+int json_string_value(const char *value, char *out, size_t capacity) {
+  return value != NULL && *value == '"' && json_string(value, out, capacity) != NULL ? 0 : -1;
+}
+
+long long json_member_integer(const char *object, const char *key, long long fallback) {
+  const char *value = json_member(object, key);
+  if (value == NULL || !(*value == '-' || (*value >= '0' && *value <= '9'))) return fallback;
+  return strtoll(value, NULL, 10);
 }

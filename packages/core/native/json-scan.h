@@ -16,6 +16,16 @@ const char *json_member(const char *object, const char *key);
  * malformed or longer than `capacity`. */
 int json_member_string(const char *object, const char *key, char *out, size_t capacity);
 
+/* Element `index` of the array at `array` (on its '['), or NULL. */
+const char *json_item(const char *array, size_t index);
+
+/* Decodes the string value at `value` (on its opening quote) into `out`. Returns 0, or -1 when it
+ * is not a string, malformed or longer than `capacity`. */
+int json_string_value(const char *value, char *out, size_t capacity);
+
+/* Integer value of member `key`, or `fallback` when it is absent or not a number. */
+long long json_member_integer(const char *object, const char *key, long long fallback);
+
 #pragma GCC visibility pop
 
 #endif

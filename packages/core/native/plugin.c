@@ -3,17 +3,22 @@
  *
  * Orthanc loads plugins as C shared libraries; all logic (configuration, naming, encryption,
  * backends) lives in a TypeScript gateway process. The shim only:
- *   - finds whether the provider's section exists and which Node executable to run (here);
+ *   - finds whether the provider's section exists (here) and which Node runtime to run
+ *     (node-runtime.c);
  *   - starts the gateway and restarts it with backoff if it dies (gateway-process.c);
  *   - forwards each storage callback over a Unix socket, with pooled connections and a
  *     deadline on every call (wire.c);
- *   - forwards the gateway's log lines to Orthanc's log (gateway-process.c).
+ *   - forwards the gateway's log lines to Orthanc's log (gateway-process.c);
+ *   - registers the REST routes and job types the gateway announces and forwards their callbacks,
+ *     serving the gateway's own requests to Orthanc's REST API meanwhile (forward.c).
  */
 #define _GNU_SOURCE
 #include "shim.h"
 
+#include "forward.h"
 #include "gateway-process.h"
 #include "json-scan.h"
+#include "node-runtime.h"
 #include "wire.h"
 
 #include <limits.h>
@@ -96,25 +101,41 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext *contex
     return 0;
   }
 
-  char node[PATH_MAX] = "node";
+  char configured_node[PATH_MAX], node[PATH_MAX];
   const char *section_value = json_member(configuration, section);
-  if (section_value != NULL && *section_value == '{' &&
-      json_member(section_value, "NodeExecutable") != NULL &&
-      (json_member_string(section_value, "NodeExecutable", node, sizeof(node)) != 0 || node[0] == '\0')) {
+  int configured = section_value != NULL && *section_value == '{' &&
+                   json_member(section_value, "NodeExecutable") != NULL;
+  if (configured &&
+      (json_member_string(section_value, "NodeExecutable", configured_node, sizeof(configured_node)) != 0 ||
+       configured_node[0] == '\0')) {
     log_message(LOG_ERROR, "\"%s.NodeExecutable\" must be a non-empty path string", section);
     OrthancPluginFreeString(context, configuration);
     return -1;
   }
-  int prepared = gateway_prepare(node, section, configuration) == 0;
+  if (resolve_node_runtime(configured ? configured_node : NULL, section, node, sizeof(node)) != 0) {
+    OrthancPluginFreeString(context, configuration);
+    return -1;
+  }
+  /* Orthanc resolves relative paths of its configuration against the file's folder. */
+  char *configuration_path = OrthancPluginGetConfigurationPath(context);
+  int prepared = gateway_prepare(node, section, configuration_path ? configuration_path : "", configuration) == 0;
+  if (configuration_path) OrthancPluginFreeString(context, configuration_path);
   OrthancPluginFreeString(context, configuration);
   int range_reads;
   pid_t pid;
   if (!prepared || gateway_start(&range_reads, &pid) != 0) return -1;
 
+  if (forward_register(gateway_ready_handshake()) != 0) {
+    gateway_stop();
+    return -1;
+  }
   OrthancPluginRegisterStorageArea2(context, storage_create, storage_read_whole,
                                     range_reads ? storage_read_range : NULL, storage_remove);
-  log_message(LOG_WARNING, "storage area registered (section %s, gateway pid %d, range reads %s)", section,
-              (int)pid, range_reads ? "on" : "off: whole-file reads only");
+  log_message(LOG_WARNING,
+              "storage area registered (section %s, gateway pid %d, range reads %s, call timeout %lld s "
+              "without progress)",
+              section, (int)pid, range_reads ? "on" : "off: whole-file reads only",
+              (long long)(gateway_call_timeout_ms() / 1000));
   return 0;
 }
 

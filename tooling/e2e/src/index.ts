@@ -9,3 +9,8 @@ export * from './harness/proc.js';
 export * from './harness/repo.js';
 export * from './harness/rest.js';
 export * from './suite.js';
+export * from './harness/release.js';
+export * from './harness/chroot.js';
+export * from './backends/aws.js';
+export * from './backends/azure.js';
+export * from './backends/google.js';

@@ -1,5 +1,5 @@
 // The reusable end-to-end suite: a real Debian Orthanc with our plugin artifact against one backend.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   existsSync,
@@ -18,9 +18,11 @@ import type { WriteFormat } from '@orthanc-object-storage/core';
 import type { BackendStore, E2EBackend, MasterKeyFile } from './backends/backend.js';
 import { generateCorpus, sha256File, sharedDicomCorpus, type CorpusFile } from './harness/dicom/corpus.js';
 import { newUid, writeSyntheticInstance } from './harness/dicom/synthetic.js';
+import { ensureOrthancInstalled } from './harness/install.js';
 import { OrthancServer, type OrthancConfiguration } from './harness/orthanc.js';
 import { mapConcurrent, retryFor, sleep } from './harness/parallel.js';
 import { findGatewayPids, processExists } from './harness/proc.js';
+import { pathWithoutNode, unpackRelease } from './harness/release.js';
 import { coreCliPath, nodeExecutable } from './harness/repo.js';
 import { OrthancHttpError, PNG_SIGNATURE, type OrthancClient, type UploadResult } from './harness/rest.js';
 
@@ -42,9 +44,17 @@ interface SuiteContext {
   key: MasterKeyFile;
   keyText: string;
   servers: OrthancServer[];
+  /** The library Orthanc loads: from the unpacked release tarball when the backend has one. */
+  pluginPath: string;
+  /** The section's NodeExecutable, undefined for the release (its runtime sits beside it). */
+  nodeExecutable: string | undefined;
+  /** Orthanc runs with no Node.js on its PATH (the release, whose runtime sits beside it). */
+  hideNodeFromPath: boolean;
 }
 
 const UPLOAD_CLIENTS = 4;
+/** The configuration Debian's orthanc package installs. */
+const DEBIAN_CONFIGURATION = '/etc/orthanc/orthanc.json';
 
 /** A stored instance: what was uploaded and what Orthanc answered. */
 interface Stored {
@@ -70,16 +80,25 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
       writeFormat?: WriteFormat;
       configuration?: OrthancConfiguration;
       section?: Record<string, unknown>;
+      baseConfiguration?: string;
     } = {},
   ): Promise<OrthancServer> {
     const section = extra.section ?? withWriteFormat(store?.section(extra.encryption), extra.writeFormat);
     const server = await OrthancServer.create({
       workDir: path.join(ctx.workDir, `orthanc-${label}`),
-      plugins: [backend.artifactPath],
+      plugins: [ctx.pluginPath],
       configuration: {
-        ...(section && { [backend.sectionName]: { NodeExecutable: nodeExecutable(), ...section } }),
+        ...(section && {
+          [backend.sectionName]: {
+            ...(ctx.nodeExecutable !== undefined && { NodeExecutable: ctx.nodeExecutable }),
+            ...section,
+          },
+        }),
         ...extra.configuration,
       },
+      ...(extra.baseConfiguration !== undefined && { baseConfiguration: extra.baseConfiguration }),
+      // Built at start time: a backend's setUp may add variables (STORAGE_EMULATOR_HOST).
+      ...(ctx.hideNodeFromPath && { env: { ...process.env, PATH: pathWithoutNode() } }),
     });
     ctx.servers.push(server);
     return server;
@@ -101,6 +120,16 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
       }
       ctx.workDir = mkdtempSync(path.join(os.tmpdir(), `oos-e2e-${name}-`));
       ctx.servers = [];
+      if (backend.releaseTarball !== undefined) {
+        const folder = unpackRelease(backend.releaseTarball, path.join(ctx.workDir, 'release'));
+        ctx.pluginPath = path.join(folder, path.basename(backend.artifactPath));
+        ctx.nodeExecutable = undefined;
+        ctx.hideNodeFromPath = true;
+      } else {
+        ctx.pluginPath = backend.artifactPath;
+        ctx.nodeExecutable = nodeExecutable();
+        ctx.hideNodeFromPath = false;
+      }
       await backend.setUp(path.join(ctx.workDir, 'backend'));
       // 2 studies x 2 series x 5 instances per patient; the large instance comes last.
       ctx.corpus = [
@@ -125,6 +154,7 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
       if (ctx.workDir !== undefined) rmSync(ctx.workDir, { recursive: true, force: true });
     }, 120_000);
 
+    describeOrthancConfigurationFiles();
     describeRoundTrip('encryption off', { encrypted: false, compressed: false });
     describeRoundTrip('C1 encryption on', { encrypted: true, compressed: false });
     describeRoundTrip("Orthanc's StorageCompression on", { encrypted: false, compressed: true });
@@ -154,6 +184,14 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
 
       test('the plugin is loaded and every file uploads', async () => {
         await expectPluginLoaded(orthanc.client);
+        const runtime = orthanc
+          .readLog()
+          .split('\n')
+          .find((line) => line.includes('gateway runtime: Node.js v'));
+        expect(runtime).toBeDefined();
+        expect(runtime).toContain(
+          ctx.nodeExecutable === undefined ? '(the runtime beside the plugin)' : '"NodeExecutable"',
+        );
         stored = await mapConcurrent(ctx.corpus, clients, async (source) => ({
           source,
           upload: await orthanc.client.uploadFile(source.file),
@@ -386,6 +424,45 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
         }
         await after.stop();
       }, 180_000);
+    });
+  }
+
+  /** Orthanc started from configuration files it ships or writes, with only our section added. */
+  function describeOrthancConfigurationFiles(): void {
+    describe("Orthanc's own configuration files, our section merged in", () => {
+      const cases: [string, () => string][] = [
+        ["a copy of Debian's /etc/orthanc/orthanc.json", () => readFileSync(DEBIAN_CONFIGURATION, 'utf8')],
+        [
+          'the file `Orthanc --config=FILE` writes',
+          () => {
+            const file = path.join(ctx.workDir, 'orthanc-written.json');
+            execFileSync(ensureOrthancInstalled(), [`--config=${file}`]);
+            return readFileSync(file, 'utf8');
+          },
+        ],
+      ];
+      test.each(cases)(
+        '%s: stores in the backend and reads back',
+        async (_title, baseConfiguration) => {
+          const label = _title.startsWith('a copy') ? 'debian-config' : 'written-config';
+          const store = await backend.createStore(label);
+          const orthanc = await startOrthanc(label, store, { baseConfiguration: baseConfiguration() });
+          await orthanc.start();
+          try {
+            await expectPluginLoaded(orthanc.client);
+            const file = ctx.corpus.find((c) => c.synthetic)!;
+            const upload = await orthanc.client.uploadFile(file.file);
+            expect(upload.Status).toBe('Success');
+            const uuid = await orthanc.client.attachmentUuid(upload.ID);
+            expect((await store.listObjects()).some((name) => name.includes(uuid))).toBe(true);
+            expect(filesUnder(orthanc.storageDirectory)).toEqual([]);
+            expect((await orthanc.client.instanceFileSha256(upload.ID)).sha256).toBe(file.sha256);
+          } finally {
+            await orthanc.stop();
+          }
+        },
+        90_000,
+      );
     });
   }
 

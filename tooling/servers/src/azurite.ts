@@ -1,10 +1,8 @@
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { spawnLogged, stopProcess, waitFor } from './process.js';
+import { node22Executable, spawnLogged, stopProcess, waitFor } from './process.js';
 
 /** The public Azure Storage development account: documented by Microsoft, not a secret. */
 export const AZURITE_ACCOUNT_NAME = 'devstoreaccount1';
@@ -39,16 +37,6 @@ export interface AzuriteOptions {
 
 const LISTENING_LINE = /successfully listens on https?:\/\/127\.0\.0\.1:(\d+)/;
 
-/** A Node >= 22 to run Azurite with: this one, or the repository's Node 24 from node_modules/.bin. */
-function nodeForAzurite(): string {
-  const major = Number(process.versions.node.split('.')[0]);
-  if (major >= 22) return process.execPath;
-  const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-  const repoNode = path.join(repoRoot, 'node_modules', '.bin', 'node');
-  if (existsSync(repoNode)) return repoNode;
-  throw new Error(`Azurite needs Node >= 22; this is ${process.version} and ${repoNode} is missing`);
-}
-
 function azuriteBlobMain(): string {
   const require = createRequire(import.meta.url);
   return path.join(path.dirname(require.resolve('azurite/package.json')), 'dist', 'src', 'blob', 'main.js');
@@ -81,7 +69,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Starte
   if (options.oauth === true) {
     args.push('--oauth', 'basic');
   }
-  const started = spawnLogged(nodeForAzurite(), args, { logFile, cwd: location });
+  const started = spawnLogged(node22Executable('Azurite'), args, { logFile, cwd: location });
   let exited = false;
   started.child.once('exit', () => (exited = true));
   // Read the port from this run's own stdout: the log file may hold earlier runs on the same location.

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnLogged, stopProcess, waitFor } from './process.js';
+import { node22Executable, spawnLogged, stopProcess, waitFor } from './process.js';
 
 export interface StartedGcsEmulator {
   /** `http://127.0.0.1:<port>`: give it to the SDK as `apiEndpoint` or `STORAGE_EMULATOR_HOST`. */
@@ -44,14 +44,6 @@ function childScript(): string {
   throw new Error(`gcs-emulator-child.js not found next to ${here}: run \`pnpm build\` in tooling/servers`);
 }
 
-/** A Node >= 22 for the child: this one, or the repository's Node 24 from node_modules/.bin. */
-function nodeForChild(): string {
-  if (Number(process.versions.node.split('.')[0]) >= 22) return process.execPath;
-  const repoNode = path.resolve(here, '../../..', 'node_modules', '.bin', 'node');
-  if (existsSync(repoNode)) return repoNode;
-  throw new Error(`the GCS emulator needs Node >= 22; this is ${process.version} and ${repoNode} is missing`);
-}
-
 /**
  * Start firebase-tools' Cloud Storage emulator in a child process on 127.0.0.1 (a free port),
  * without the `firebase` CLI (which needs Java and downloads a jar): the storage module is
@@ -84,11 +76,15 @@ export async function startGcsEmulator(options: GcsEmulatorOptions = {}): Promis
     FIREBASE_CLI_EXPERIMENTS: '',
   };
   await mkdir(childTmp, { recursive: true });
-  const started = spawnLogged(nodeForChild(), [childScript(), JSON.stringify(childOptions)], {
-    logFile,
-    env,
-    cwd: folder,
-  });
+  const started = spawnLogged(
+    node22Executable('the GCS emulator'),
+    [childScript(), JSON.stringify(childOptions)],
+    {
+      logFile,
+      env,
+      cwd: folder,
+    },
+  );
   let exited = false;
   started.child.once('exit', () => (exited = true));
   let output = '';

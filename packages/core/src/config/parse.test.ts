@@ -144,6 +144,46 @@ describe('sections and defaults', () => {
   });
 });
 
+describe("Orthanc's top-level keys, with Orthanc's meaning", () => {
+  const top = (values: Record<string, unknown>, baseDirectory?: string) =>
+    parseProviderSettings(
+      'aws',
+      { ...values, AwsS3Storage: { BucketName: 'b', Region: 'eu-west-1' } },
+      baseDirectory === undefined ? {} : { baseDirectory },
+    ).settings!.orthanc;
+
+  it('reads "HttpsCACertificates": "" (in Orthanc\'s default configuration) as no CA bundle', () => {
+    expect(top({ HttpsCACertificates: '' }).httpsCaCertificates).toBeUndefined();
+    expect(top({}).httpsCaCertificates).toBeUndefined();
+  });
+
+  it('refuses an HttpsCACertificates that is not a string', () => {
+    expect(errorOf(() => top({ HttpsCACertificates: false })).message).toMatch(
+      /"HttpsCACertificates" has value false; allowed: the path of a CA bundle file, or "" for none/,
+    );
+  });
+
+  it("resolves relative paths against the configuration's folder, as Orthanc does", () => {
+    const settings = top(
+      { StorageDirectory: 'OrthancStorage', HttpsCACertificates: 'ca/bundle.pem' },
+      '/etc/orthanc',
+    );
+    expect(settings.storageDirectory).toBe('/etc/orthanc/OrthancStorage');
+    expect(settings.httpsCaCertificates).toBe('/etc/orthanc/ca/bundle.pem');
+    expect(top({}, '/srv/conf').storageDirectory).toBe('/srv/conf/OrthancStorage');
+    const absolute = top(
+      { StorageDirectory: '/var/lib/orthanc/db', HttpsCACertificates: '/etc/ssl/ca.pem' },
+      '/x',
+    );
+    expect(absolute.storageDirectory).toBe('/var/lib/orthanc/db');
+    expect(absolute.httpsCaCertificates).toBe('/etc/ssl/ca.pem');
+  });
+
+  it('keeps relative paths as given when the configuration path is unknown', () => {
+    expect(top({ StorageDirectory: 'OrthancStorage' }).storageDirectory).toBe('OrthancStorage');
+  });
+});
+
 describe('error messages name section, key, value and what is allowed', () => {
   it.each([
     [

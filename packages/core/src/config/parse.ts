@@ -1,3 +1,4 @@
+import { resolve as resolvePath } from 'node:path';
 import { ConfigurationError } from '../errors.js';
 import { isPlainObject, SectionReader } from './section-reader.js';
 import type {
@@ -122,10 +123,21 @@ const HYBRID_MODES: readonly HybridMode[] = ['Disabled', 'WriteToFileSystem', 'W
 
 type SettingsOf<P extends ProviderId> = Extract<ProviderSettings, { provider: P }>;
 
+/** Where Orthanc's configuration came from, for the paths it holds. */
+export interface ParseOptions {
+  /**
+   * The folder Orthanc resolves relative top-level paths against (`StorageDirectory`,
+   * `HttpsCACertificates`): the configuration file's folder, or the configuration folder itself.
+   * When undefined, relative paths stay relative (to the working directory).
+   */
+  readonly baseDirectory?: string;
+}
+
 /** Validate Orthanc's whole configuration object for one provider. Throws ConfigurationError. */
 export function parseProviderSettings<P extends ProviderId>(
   provider: P,
   configuration: unknown,
+  options: ParseOptions = {},
 ): ParsedSettings<SettingsOf<P>> {
   if (!isPlainObject(configuration)) {
     throw new ConfigurationError('invalid configuration: Orthanc configuration must be a JSON object');
@@ -159,7 +171,7 @@ export function parseProviderSettings<P extends ProviderId>(
     filesystem: FILESYSTEM_KEYS,
   }[provider];
   const section = new SectionReader(sectionName, sectionValue, [...COMMON_KEYS, ...specificKeys]);
-  const common = parseCommon(section, parseTopLevel(configuration), warnings);
+  const common = parseCommon(section, parseTopLevel(configuration, options.baseDirectory), warnings);
 
   let settings: ProviderSettings;
   switch (provider) {
@@ -186,14 +198,27 @@ export function parseProviderSettings<P extends ProviderId>(
   return { settings: settings as SettingsOf<P>, warnings };
 }
 
-function parseTopLevel(configuration: Record<string, unknown>): OrthancSettings {
+/** Orthanc's own keys, with the meaning Orthanc gives them (relative paths, "" for none). */
+function parseTopLevel(
+  configuration: Record<string, unknown>,
+  baseDirectory: string | undefined,
+): OrthancSettings {
   const top = new SectionReader('(top level)', configuration, TOP_LEVEL_KEYS);
+  const asOrthancPath = (value: string) =>
+    baseDirectory === undefined ? value : resolvePath(baseDirectory, value);
+  const caBundle = top.raw('HttpsCACertificates');
+  if (caBundle !== undefined && typeof caBundle !== 'string') {
+    top.fail('HttpsCACertificates', caBundle, 'the path of a CA bundle file, or "" for none');
+  }
   return {
-    storageDirectory:
+    storageDirectory: asOrthancPath(
       top.optionalString('StorageDirectory', 'a non-empty path (default "OrthancStorage")') ??
-      'OrthancStorage',
+        'OrthancStorage',
+    ),
     syncStorageArea: top.boolean('SyncStorageArea', true),
-    httpsCaCertificates: top.optionalString('HttpsCACertificates', 'the path of a CA bundle file'),
+    // Orthanc's default configuration holds "HttpsCACertificates": "", which Orthanc reads as none.
+    httpsCaCertificates:
+      typeof caBundle === 'string' && caBundle !== '' ? asOrthancPath(caBundle) : undefined,
   };
 }
 

@@ -31,15 +31,15 @@ import { RangeSlice } from './range-slice.js';
 import { readHead } from './read-head.js';
 
 /**
- * Wrap a storage with client-side encryption: new objects in `settings.writeFormat` (C1 by
- * default), both A1 and C1 read, chosen by each object's first two bytes. Loads and checks the
- * key files now, so that a bad key file fails at startup; bounds the bytes encryption and
- * decryption hold at once across all calls by `maxConcurrentInputBytes`.
+ * The client-side encryption layer: new objects in `settings.writeFormat` (C1 by default), both
+ * A1 and C1 read, chosen by each object's first two bytes. Loads and checks the key files now, so
+ * that a bad key file fails at startup; bounds the bytes encryption and decryption hold at once
+ * across every storage it wraps by `maxConcurrentInputBytes` (hybrid mode wraps both sides with
+ * one budget).
  */
-export async function createEncryptedStorage(
-  inner: ObjectStorage,
+export async function createEncryptionLayer(
   settings: EncryptionSettings,
-): Promise<EncryptedStorage> {
+): Promise<(inner: ObjectStorage) => EncryptedStorage> {
   const limit = settings.maxConcurrentInputBytes;
   if (!Number.isSafeInteger(limit) || limit < 1) {
     throw new ConfigurationError(
@@ -47,7 +47,16 @@ export async function createEncryptedStorage(
     );
   }
   const keyring = await loadKeyring(settings.masterKey, settings.previousMasterKeys);
-  return new EncryptedStorage(inner, keyring, new ByteBudget(limit), settings.writeFormat ?? 'C1');
+  const budget = new ByteBudget(limit);
+  return (inner) => new EncryptedStorage(inner, keyring, budget, settings.writeFormat ?? 'C1');
+}
+
+/** Wrap a storage with client-side encryption (see createEncryptionLayer). */
+export async function createEncryptedStorage(
+  inner: ObjectStorage,
+  settings: EncryptionSettings,
+): Promise<EncryptedStorage> {
+  return (await createEncryptionLayer(settings))(inner);
 }
 
 const ignore = (): void => {};

@@ -3,4 +3,4 @@ export { createA1EncryptStream, type A1EncryptOptions } from './a1-encrypt-strea
 export { createA1DecryptStream, type A1DecryptOptions } from './a1-decrypt-stream.js';
 export { ByteBudget } from './byte-budget.js';
 export { Keyring, loadKeyring, loadMasterKey, decodeKeyFile, checkKeyId } from './keyring.js';
-export { createEncryptedStorage, EncryptedStorage } from './encrypted-storage.js';
+export { createEncryptedStorage, createEncryptionLayer, EncryptedStorage } from './encrypted-storage.js';

@@ -5,6 +5,8 @@ export interface GatewayEnvelope {
   readonly socketPath: string;
   readonly section: string;
   readonly provider: string;
+  /** Path of Orthanc's configuration file or folder (`OrthancPluginGetConfigurationPath`), or "". */
+  readonly configurationPath?: string;
   /** Orthanc's whole configuration, as `OrthancPluginGetConfiguration` returned it. */
   readonly configuration: unknown;
 }

@@ -16,16 +16,27 @@ interface Started {
   exited: Promise<number | null>;
 }
 
-function startGateway(socketPath: string, configuration: unknown): Promise<Started> {
+function startGateway(
+  socketPath: string,
+  configuration: unknown,
+  nodeOptions: string[] = [],
+  configurationPath = '',
+): Promise<Started> {
   if (!existsSync(GATEWAY)) throw new Error(`${GATEWAY} is missing: run pnpm build in packages/core first`);
-  const child = spawn(process.execPath, [GATEWAY], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeOptions, GATEWAY], { stdio: ['pipe', 'pipe', 'pipe'] });
   const stderr: string[] = [];
   child
     .stderr!.setEncoding('utf8')
     .on('data', (text: string) => stderr.push(...text.split('\n').filter(Boolean)));
   const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
   const envelope = Buffer.from(
-    JSON.stringify({ socketPath, section: 'FileSystemObjectStorage', provider: 'filesystem', configuration }),
+    JSON.stringify({
+      socketPath,
+      section: 'FileSystemObjectStorage',
+      provider: 'filesystem',
+      configurationPath,
+      configuration,
+    }),
   );
   const length = Buffer.alloc(4);
   length.writeUInt32LE(envelope.length);
@@ -62,7 +73,14 @@ describe('gateway process (bundled dist/plugin/gateway.mjs, provider filesystem)
       StorageDirectory: join(dir, 'orthanc'),
       FileSystemObjectStorage: { Directory: join(dir, 'objects'), GatewayCallTimeout: 42, Typo: 1 },
     });
-    expect(started.handshake).toEqual({ status: 'ready', rangeReads: true, callTimeoutSeconds: 42 });
+    expect(started.handshake).toEqual({
+      status: 'ready',
+      rangeReads: true,
+      callTimeoutSeconds: 42,
+      // "Where is it" always; /move-storage and its job only in hybrid mode.
+      restRoutes: ['/object-storage/locations/(patients|studies|series|instances)/([^/]+)'],
+      jobTypes: [],
+    });
     expect(((await stat(socketPath)).mode & 0o777).toString(8)).toBe('600');
     expect(started.stderr.some((line) => /^W\t.*Typo/.test(line))).toBe(true);
 
@@ -79,6 +97,50 @@ describe('gateway process (bundled dist/plugin/gateway.mjs, provider filesystem)
     started.child.stdin!.end();
     expect(await started.exited).toBe(0);
     expect(existsSync(socketPath)).toBe(false);
+  });
+
+  it("logs Node's process warnings as warnings (W lines), not as bare stderr lines", async () => {
+    // A warning emitted once the gateway runs, as an SDK's end-of-support notice is.
+    const emitLater = `setTimeout(() => process.emitWarning('probe: this runtime is old', 'NodeDeprecationWarning'), 1500).unref();`;
+    const started = await startGateway(
+      join(dir, 'gateway.sock'),
+      { FileSystemObjectStorage: { Directory: join(dir, 'objects') } },
+      ['--import', `data:text/javascript,${encodeURIComponent(emitLater)}`],
+    );
+    expect(started.handshake.status).toBe('ready');
+    const deadline = Date.now() + 10_000;
+    while (!started.stderr.some((line) => line.includes('probe:')) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(started.stderr.filter((line) => line.includes('probe:'))).toEqual([
+      'W\tNodeDeprecationWarning: probe: this runtime is old',
+    ]);
+    expect(started.stderr.filter((line) => !/^[IWE]\t/.test(line))).toEqual([]);
+    started.child.stdin!.end();
+    expect(await started.exited).toBe(0);
+  });
+
+  it("takes a relative StorageDirectory from the configuration file's folder, as Orthanc does", async () => {
+    const socketPath = join(dir, 'gateway.sock');
+    const configurationFile = join(dir, 'etc', 'orthanc.json');
+    const started = await startGateway(
+      socketPath,
+      {
+        StorageDirectory: 'OrthancStorage',
+        FileSystemObjectStorage: { Directory: join(dir, 'objects'), HybridMode: 'WriteToFileSystem' },
+      },
+      [],
+      configurationFile,
+    );
+    expect(started.handshake.status).toBe('ready');
+    const client = await ShimClient.connect(socketPath);
+    const uuid = randomUUID();
+    await client.create(uuid, 1, randomBytes(100));
+    client.close();
+    const stored = join(dir, 'etc', 'OrthancStorage', uuid.slice(0, 2), uuid.slice(2, 4), uuid);
+    expect((await stat(stored)).size).toBe(100);
+    started.child.stdin!.end();
+    expect(await started.exited).toBe(0);
   });
 
   it('answers a configuration error naming the key, and exits', async () => {

@@ -5,6 +5,17 @@
 //   reads    = header(16, status ok, size N) message, N bytes, trailer header(16) message
 // The trailer carries the final status: the shim hands bytes to Orthanc only when it is ok,
 // which is how an integrity failure detected at the end of a stream reaches Orthanc.
+//
+// Forwarded calls (REST routes, job callbacks: everything besides storage), one channel for all:
+//   invoke   = header(32, op Invoke, uuidLength = name length, contentType = meta length,
+//              size = body length) name meta(JSON) body
+//   answer   = header(16, status, messageLength = meta length, size = body length) meta body
+// Before its final answer (status Ok: meta + body; other status: the message is the error) the
+// gateway may ask Orthanc something, any number of times, on the same connection:
+//   gateway  = header(16, status OrthancRequest, meta length, body length) meta body
+//   shim     = header(32, op OrthancAnswer, uuidLength 0, meta length, body length) meta body
+// The names the gateway serves and the metadata of each are in forwarded-calls.ts; the routes and
+// job types to register are announced in the handshake ("restRoutes", "jobTypes").
 
 export const REQUEST_MAGIC = Buffer.from('OSQ1', 'latin1');
 export const RESPONSE_MAGIC = Buffer.from('OSR1', 'latin1');
@@ -18,6 +29,10 @@ export enum Operation {
   ReadWhole = 2,
   ReadRange = 3,
   Remove = 4,
+  /** A forwarded call: REST route or job callback. */
+  Invoke = 5,
+  /** The shim's answer to an OrthancRequest of the gateway. */
+  OrthancAnswer = 6,
 }
 
 export enum Status {
@@ -27,6 +42,8 @@ export enum Status {
   IntegrityError = 3,
   BadRequest = 4,
   Failed = 5,
+  /** During an Invoke: the gateway asks Orthanc something (REST API, job submission). */
+  OrthancRequest = 6,
 }
 
 export interface RequestHeader {
@@ -70,7 +87,8 @@ export function decodeRequestHeader(buffer: Buffer): RequestHeader {
   const operation = buffer.readUInt8(4);
   if (!(operation in Operation)) throw new ProtocolError(`unknown operation ${operation}`);
   const uuidLength = buffer.readUInt16LE(6);
-  if (uuidLength === 0 || uuidLength > MAX_UUID_LENGTH)
+  const nameless = operation === Operation.OrthancAnswer;
+  if ((uuidLength === 0 && !nameless) || uuidLength > MAX_UUID_LENGTH)
     throw new ProtocolError(`bad uuid length ${uuidLength}`);
   return {
     operation,

@@ -1,10 +1,12 @@
 import { chmod, stat, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import { parseProviderSettings } from '../config/parse.js';
 import type { ProviderId, ProviderSettings } from '../config/settings.js';
 import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import { createObjectStorage } from '../storage/compose.js';
+import { createGatewayServices } from '../hybrid/services.js';
+import { createStorageStack, type StorageStack } from '../storage/compose.js';
 import type { BucketClient, ObjectStorage } from '../storage/contract.js';
 import { readEnvelope } from './envelope.js';
 import { serveConnection } from './serve-connection.js';
@@ -27,11 +29,20 @@ export interface ProviderDefinition<P extends ProviderId> {
 export type StorageOpener<P extends ProviderId> = (
   settings: Extract<ProviderSettings, { provider: P }>,
   log: Logger,
-) => Promise<ObjectStorage>;
+) => Promise<StorageStack>;
 
 /** Handshake line on stdout, read by the native shim. */
 export type Handshake =
-  { status: 'ready'; rangeReads: boolean; callTimeoutSeconds: number } | { status: 'error'; message: string };
+  | {
+      status: 'ready';
+      rangeReads: boolean;
+      callTimeoutSeconds: number;
+      /** REST routes (Orthanc's regular expressions) the shim registers and forwards here. */
+      restRoutes: string[];
+      /** Job types whose saved jobs the shim hands back here after a restart. */
+      jobTypes: string[];
+    }
+  | { status: 'error'; message: string };
 
 const STOP_GRACE_MS = 3000;
 
@@ -39,7 +50,7 @@ const STOP_GRACE_MS = 3000;
 export async function runGateway<P extends ProviderId>(definition: ProviderDefinition<P>): Promise<void> {
   await serveGateway(definition.provider, async (settings, log) => {
     const client = await definition.createBucketClient(settings, { log });
-    return createObjectStorage(settings, client, log);
+    return createStorageStack(settings, client, log);
   });
 }
 
@@ -50,6 +61,7 @@ export async function runGateway<P extends ProviderId>(definition: ProviderDefin
 export async function serveGateway<P extends ProviderId>(provider: P, open: StorageOpener<P>): Promise<void> {
   const log = createStderrLogger();
   redirectConsole(log);
+  routeProcessWarnings(log);
   const handshake = (answer: Handshake) => process.stdout.write(`${JSON.stringify(answer)}\n`);
   const state: { server?: Server; storage?: ObjectStorage; socketPath?: string; socketInode?: number } = {};
   const sockets = new Set<Socket>();
@@ -85,19 +97,24 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
         `this gateway serves provider '${provider}', the shim asked for '${envelope.provider}'`,
       );
     }
-    const parsed = parseProviderSettings(provider, envelope.configuration);
+    const parsed = parseProviderSettings(provider, envelope.configuration, {
+      baseDirectory: await orthancBaseDirectory(envelope.configurationPath),
+    });
     for (const warning of parsed.warnings) log.warn(warning);
     const settings = parsed.settings;
     if (settings === undefined)
       throw new ConfigurationError(`${envelope.section} section missing: plugin disabled`);
 
-    state.storage = await open(settings, log);
+    const stack = await open(settings, log);
+    state.storage = stack.storage;
+    const services = createGatewayServices(stack, log);
+    const invoke = services.invoke.bind(services);
     await unlink(envelope.socketPath).catch(() => {}); // stale socket of a previous gateway
     const storage = state.storage;
     const server = createServer((socket) => {
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
-      void serveConnection(socket, storage, log);
+      void serveConnection(socket, storage, log, invoke);
     });
     state.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -115,6 +132,7 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
       status: 'ready',
       rangeReads: storage.supportsVerifiedRangeReads,
       callTimeoutSeconds: settings.gatewayCallTimeoutSeconds,
+      ...services.announcement,
     });
   } catch (error) {
     // Configuration errors carry their own clear message; never print stacks (or secrets).
@@ -125,4 +143,20 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
     handshake({ status: 'error', message });
     await stop(1);
   }
+}
+
+/** The folder Orthanc resolves relative paths against: the configuration file's, or the folder given. */
+async function orthancBaseDirectory(configurationPath: string | undefined): Promise<string | undefined> {
+  if (!configurationPath) return undefined;
+  const info = await stat(configurationPath).catch(() => undefined);
+  return info?.isDirectory() ? configurationPath : dirname(configurationPath);
+}
+
+/**
+ * Node prints process warnings (e.g. an SDK's end-of-support notice) as bare stderr lines, which
+ * the shim would log as errors: log them as warnings instead, through our own line format.
+ */
+function routeProcessWarnings(log: Logger): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => log.warn(`${warning.name}: ${warning.message}`));
 }

@@ -14,6 +14,7 @@ import {
 } from './protocol.js';
 import { SocketReader } from './socket-reader.js';
 import { describeTransfer } from './transfer-log.js';
+import type { InvokeAnswer, InvokeHandler } from './forwarded-calls.js';
 
 /** Zero padding lets a read that fails midway still end with a trailer carrying the reason. */
 const MAX_PADDING = 4 * 1024 * 1024;
@@ -48,8 +49,16 @@ function write(socket: Socket, data: Buffer): Promise<void> {
   });
 }
 
+/** Largest body of a forwarded call (REST bodies and job states are small). */
+const MAX_INVOKE_BODY = 256 * 1024 * 1024;
+
 /** Serves requests one after another on a connection from the shim, until it closes. */
-export async function serveConnection(socket: Socket, storage: ObjectStorage, log: Logger): Promise<void> {
+export async function serveConnection(
+  socket: Socket,
+  storage: ObjectStorage,
+  log: Logger,
+  invoke?: InvokeHandler,
+): Promise<void> {
   const reader = new SocketReader(socket);
   socket.on('error', () => {}); // reported through the reader and writes
   try {
@@ -59,6 +68,12 @@ export async function serveConnection(socket: Socket, storage: ObjectStorage, lo
       const header = decodeRequestHeader(headerBytes);
       const uuidBytes = await reader.readExactly(header.uuidLength);
       if (uuidBytes === null) return;
+      if (header.operation === Operation.Invoke) {
+        await serveInvoke(socket, reader, header, uuidBytes.toString('utf8'), log, invoke);
+        continue;
+      }
+      if (header.operation === Operation.OrthancAnswer)
+        throw new ProtocolError('answer outside a forwarded call');
       const key: ObjectKey = { uuid: uuidBytes.toString('latin1'), type: header.contentType as ContentType };
       await serveRequest(socket, reader, storage, log, header, key);
     }
@@ -74,6 +89,66 @@ export async function serveConnection(socket: Socket, storage: ObjectStorage, lo
   } finally {
     socket.destroy();
   }
+}
+
+/** Reads the meta (JSON object) and body that follow a forwarded call's header. */
+async function readMetaAndBody(
+  reader: SocketReader,
+  metaLength: number,
+  size: number,
+): Promise<{ meta: Record<string, unknown>; body: Buffer }> {
+  if (size > MAX_INVOKE_BODY) throw new ProtocolError(`forwarded body of ${size} bytes is too large`);
+  const metaBytes = metaLength > 0 ? await reader.readExactly(metaLength) : Buffer.alloc(0);
+  const body = size > 0 ? await reader.readExactly(size) : Buffer.alloc(0);
+  if (metaBytes === null || body === null) throw new ConnectionClosed('connection closed');
+  let meta: unknown;
+  try {
+    meta = metaLength > 0 ? JSON.parse(metaBytes.toString('utf8')) : {};
+  } catch {
+    throw new ProtocolError('forwarded meta is not JSON');
+  }
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta))
+    throw new ProtocolError('forwarded meta is not a JSON object');
+  return { meta: meta as Record<string, unknown>, body };
+}
+
+async function sendAnswer(socket: Socket, status: Status, answer: InvokeAnswer): Promise<void> {
+  const body = answer.body ?? Buffer.alloc(0);
+  await write(socket, encodeResponse(status, body.length, JSON.stringify(answer.meta)));
+  if (body.length > 0) await write(socket, body);
+}
+
+async function serveInvoke(
+  socket: Socket,
+  reader: SocketReader,
+  header: RequestHeader,
+  name: string,
+  log: Logger,
+  invoke: InvokeHandler | undefined,
+): Promise<void> {
+  const { meta, body } = await readMetaAndBody(reader, header.contentType, header.size);
+  const channel = {
+    request: async (requestMeta: Record<string, unknown>, requestBody?: Buffer): Promise<InvokeAnswer> => {
+      await sendAnswer(socket, Status.OrthancRequest, { meta: requestMeta, body: requestBody });
+      const answerHeader = await reader.readExactly(REQUEST_HEADER_SIZE);
+      if (answerHeader === null) throw new ConnectionClosed('connection closed');
+      const decoded = decodeRequestHeader(answerHeader);
+      if (decoded.operation !== Operation.OrthancAnswer)
+        throw new ProtocolError('expected an answer from Orthanc');
+      return readMetaAndBody(reader, decoded.contentType, decoded.size);
+    },
+  };
+  let answer: InvokeAnswer;
+  try {
+    if (invoke === undefined) throw new Error(`this gateway serves no forwarded calls (asked for ${name})`);
+    answer = await invoke({ name, meta, body }, channel);
+  } catch (error) {
+    if (error instanceof ProtocolError || error instanceof ConnectionClosed) throw error;
+    log.error(`gateway: ${name} failed: ${messageOf(error)}`);
+    await write(socket, encodeResponse(Status.Failed, 0, messageOf(error)));
+    return;
+  }
+  await sendAnswer(socket, Status.Ok, answer);
 }
 
 async function serveRequest(

@@ -11,7 +11,7 @@ export class SocketReader {
 
   constructor(
     private readonly socket: Socket,
-    private readonly highWaterMark = 1024 * 1024,
+    private readonly highWaterMark = 256 * 1024,
   ) {
     socket.on('data', (chunk: Buffer) => {
       this.chunks.push(chunk);

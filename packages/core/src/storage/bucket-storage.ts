@@ -2,6 +2,7 @@ import { pipeline, Readable } from 'node:stream';
 import { ObjectNotFoundError, RangeNotSatisfiableError } from '../errors.js';
 import type { BucketClient, ObjectKey, ObjectReadStream, ObjectStorage } from './contract.js';
 import { assertValidRange, assertValidSize, exactSize } from './exact-size.js';
+import { HEAD_SIZE, readHead, type StoredObject } from './stored-object.js';
 import { legacyUnknownObjectName, objectName, type NamingOptions } from './naming.js';
 
 export interface BucketStorageOptions extends NamingOptions {
@@ -83,6 +84,26 @@ export class BucketStorage implements ObjectStorage {
       );
     }
     return Readable.from([], { objectMode: false });
+  }
+
+  /** Where the object is (the first candidate name that exists), its size and first bytes. */
+  async inspect(key: ObjectKey): Promise<StoredObject | undefined> {
+    for (const name of this.namesOf(key)) {
+      try {
+        const { size, body } = await this.client.get(name);
+        const head = await readHead(body, HEAD_SIZE);
+        return {
+          location: name,
+          locationKind: 'object-name',
+          container: this.client.description,
+          size,
+          head,
+        };
+      } catch (error) {
+        if (!(error instanceof ObjectNotFoundError)) throw error;
+      }
+    }
+    return undefined;
   }
 
   /** Removes every candidate name, as the C++ plugins do (deleting a missing object succeeds). */

@@ -6,6 +6,7 @@ import { pipeline, Readable, Writable } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import { ObjectNotFoundError, ObjectStorageError, RangeNotSatisfiableError } from '../errors.js';
 import type { ObjectKey, ObjectReadStream, ObjectStorage } from './contract.js';
+import { HEAD_SIZE, type StoredObject } from './stored-object.js';
 import { assertValidRange, assertValidSize, exactSize } from './exact-size.js';
 import { assertOrthancUuid } from './naming.js';
 
@@ -153,6 +154,30 @@ export class FileSystemStorage implements ObjectStorage {
       );
     }
     return this.streamSlice(handle, offset, length, path);
+  }
+
+  /** Where the file is, its size and first bytes; undefined when there is none. */
+  async inspect(key: ObjectKey): Promise<StoredObject | undefined> {
+    let opened: { handle: FileHandle; size: number; path: string };
+    try {
+      opened = await this.openExisting(key);
+    } catch (error) {
+      if (error instanceof ObjectNotFoundError) return undefined;
+      throw error;
+    }
+    try {
+      const head = Buffer.alloc(Math.min(HEAD_SIZE, opened.size));
+      if (head.length > 0) await opened.handle.read(head, 0, head.length, 0);
+      return {
+        location: opened.path,
+        locationKind: 'path',
+        container: this.where(),
+        size: opened.size,
+        head,
+      };
+    } finally {
+      await opened.handle.close().catch(() => {});
+    }
   }
 
   async remove(key: ObjectKey): Promise<void> {

@@ -65,10 +65,17 @@ describe('HybridMode WriteToFileSystem', () => {
     await storage.remove(key);
     await storage.remove(old);
     expect(client.objects.size).toBe(0);
-    await expect(storage.read(key)).rejects.toThrow(ObjectNotFoundError);
-    expect(log.lines.join('\n')).toMatch(
-      /info GoogleCloudStorage: storage stack: memory:\/\/test-bucket .* \+ hybrid WriteToFileSystem .* \+ no encryption/,
+    await expect(storage.read(key)).rejects.toThrow(
+      new RegExp(`object not found: ${key.uuid} in file system .* nor in object storage`),
     );
+    expect(log.lines.join('\n')).toMatch(
+      /info GoogleCloudStorage: storage stack: memory:\/\/test-bucket .* \+ no encryption \+ hybrid WriteToFileSystem/,
+    );
+    // A file found on the second storage is hybrid mode at work: info, never a warning.
+    expect(log.lines.filter((line) => line.startsWith('info read ') && line.includes(old.uuid))).toHaveLength(
+      2,
+    );
+    expect(log.lines.filter((line) => !line.startsWith('info '))).toEqual([]);
   });
 });
 

@@ -31,6 +31,10 @@ export class HybridStorage implements ObjectStorage {
     return this.options.primary.create(key, size, body);
   }
 
+  /**
+   * A miss on the primary that the secondary serves is hybrid mode working as intended (files not
+   * moved yet): info, not a warning. Only a miss on both sides is reported, once, by the caller.
+   */
   private async withFallback<T>(
     key: ObjectKey,
     operation: (storage: ObjectStorage) => Promise<T>,
@@ -47,12 +51,21 @@ export class HybridStorage implements ObjectStorage {
         );
       }
     }
+    let result: T;
     try {
-      return await operation(secondary);
+      result = await operation(secondary);
     } catch (secondaryError) {
-      if (primaryError instanceof ObjectNotFoundError) throw secondaryError;
-      throw primaryError;
+      if (!(primaryError instanceof ObjectNotFoundError)) throw primaryError;
+      if (secondaryError instanceof ObjectNotFoundError) {
+        throw new ObjectNotFoundError(key.uuid, `${primaryName} nor in ${secondaryName}`, {
+          cause: secondaryError,
+        });
+      }
+      throw secondaryError;
     }
+    if (primaryError instanceof ObjectNotFoundError)
+      log.info(`read ${key.uuid} from ${secondaryName} (not in ${primaryName})`);
+    return result;
   }
 
   read(key: ObjectKey): Promise<ObjectReadStream> {

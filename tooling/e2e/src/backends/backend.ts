@@ -33,8 +33,13 @@ export interface BackendStore {
 export interface E2EBackend {
   /** Short name for test titles: filesystem, aws, azure, google. */
   readonly name: string;
-  /** The plugin library Orthanc loads. */
+  /** The plugin library Orthanc loads (the build's dist/plugin, run with NodeExecutable). */
   readonly artifactPath: string;
+  /**
+   * The provider's release tarball. When set, the suite unpacks it and Orthanc loads the plugin
+   * from there, on the runtime beside it, with no Node.js on its PATH and no NodeExecutable.
+   */
+  readonly releaseTarball?: string;
   /** The configuration section the plugin reads, e.g. AwsS3Storage. */
   readonly sectionName: string;
   /** The plugin's ID in Orthanc's /plugins, when known; otherwise any loaded plugin counts. */

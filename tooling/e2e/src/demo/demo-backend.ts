@@ -50,8 +50,8 @@ async function startAwsBackend(
     throw error;
   }
   return {
-    summary: 'the AWS S3 plugin, A1 client-side encryption, a local Ceph RGW S3 server',
-    objectsAt: `bucket "${BUCKET}" at ${rgw.endpoint} (path-style; objects named <uuid>.dcm.enc, <uuid>.dcm.head.enc, ..., A1-encrypted; the RGW keeps them in memory)`,
+    summary: 'the AWS S3 plugin, C1 client-side encryption, a local Ceph RGW S3 server',
+    objectsAt: `bucket "${BUCKET}" at ${rgw.endpoint} (path-style; objects named <uuid>.dcm.enc, ..., C1-encrypted, one per instance; the RGW keeps them in memory)`,
     artifactPath,
     configuration: {
       AwsS3Storage: {
@@ -80,8 +80,8 @@ async function startFileSystemBackend(workDir: string, key: MasterKeyFile): Prom
   const directory = path.join(workDir, 'objects');
   await mkdir(directory, { recursive: true });
   return {
-    summary: "core's file-system backend through the plugin bridge, A1 client-side encryption",
-    objectsAt: `${directory} (Orthanc's <2>/<2>/<uuid> layout, each object A1-encrypted)`,
+    summary: "core's file-system backend through the plugin bridge, C1 client-side encryption",
+    objectsAt: `${directory} (Orthanc's <2>/<2>/<uuid> layout, each object C1-encrypted)`,
     artifactPath,
     configuration: {
       FileSystemObjectStorage: { NodeExecutable: nodeExecutable(), Directory: directory, ...encryption(key) },

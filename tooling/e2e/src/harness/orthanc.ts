@@ -1,8 +1,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import { applyEdits, modify, parse as parseJsonc } from 'jsonc-parser';
 import { freePort, isAlive, spawnLogged, stopProcess } from '@orthanc-object-storage/servers';
-import { ensureOrthancInstalled } from './install.js';
+import { chrootCommand, removeSharedMountPoints } from './chroot.js';
+import { ensureOrthancInstalled, ORTHANC_EXECUTABLE } from './install.js';
 import { OrthancClient } from './rest.js';
 
 export type OrthancConfiguration = Record<string, unknown>;
@@ -18,6 +20,21 @@ export interface OrthancOptions {
   readonly httpPort?: number;
   /** Log at info level (`--verbose`); the plugin's per-call logs are at info level. */
   readonly verbose?: boolean;
+  /**
+   * A configuration file written by someone else (Debian's /etc/orthanc/orthanc.json, what
+   * `Orthanc --config=FILE` writes), comments kept: only the ports, the directories, "Plugins"
+   * (ours appended) and the keys of `configuration` are changed. Default: a minimal file of ours.
+   */
+  readonly baseConfiguration?: string;
+  /** Orthanc's environment (default: this process's). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Orthanc's working directory (default: the work folder). */
+  readonly cwd?: string;
+  /**
+   * Run the Orthanc of this chroot (see chroot.ts) instead of the host's. `shared` host folders
+   * are seen at the same path inside: they must hold the work folder, the plugin and key files.
+   */
+  readonly chroot?: { readonly root: string; readonly shared: readonly string[] };
 }
 
 export interface ExitStatus {
@@ -36,8 +53,11 @@ export class OrthancServer {
   private child: ChildProcess | undefined;
   private exited: Promise<ExitStatus> | undefined;
   private readonly verbose: boolean;
+  private readonly env: NodeJS.ProcessEnv | undefined;
+  private readonly cwd: string;
+  private readonly chroot: OrthancOptions['chroot'];
 
-  private constructor(options: OrthancOptions, httpPort: number) {
+  private constructor(options: OrthancOptions, httpPort: number, dicomPort: number) {
     this.workDir = options.workDir;
     this.configPath = path.join(options.workDir, 'configuration.json');
     this.logFile = path.join(options.workDir, 'orthanc.log');
@@ -45,6 +65,27 @@ export class OrthancServer {
     this.httpPort = httpPort;
     this.verbose = options.verbose ?? true;
     this.client = new OrthancClient(`http://127.0.0.1:${httpPort}`);
+    this.env = options.env;
+    this.cwd = options.cwd ?? options.workDir;
+    this.chroot = options.chroot;
+    mkdirSync(options.workDir, { recursive: true });
+    if (options.baseConfiguration !== undefined) {
+      writeFileSync(
+        this.configPath,
+        editConfiguration(options.baseConfiguration, {
+          StorageDirectory: this.storageDirectory,
+          IndexDirectory: path.join(options.workDir, 'OrthancIndex'),
+          HttpPort: httpPort,
+          DicomPort: dicomPort,
+          Plugins: [
+            ...(asArray(parseJsonc(options.baseConfiguration)?.Plugins) ?? []),
+            ...(options.plugins ?? []),
+          ],
+          ...options.configuration,
+        }),
+      );
+      return;
+    }
     const configuration: OrthancConfiguration = {
       Name: 'orthanc-object-storage-e2e',
       StorageDirectory: this.storageDirectory,
@@ -57,14 +98,13 @@ export class OrthancServer {
       Plugins: [...(options.plugins ?? [])],
       ...options.configuration,
     };
-    mkdirSync(options.workDir, { recursive: true });
     writeFileSync(this.configPath, JSON.stringify(configuration, null, 2));
   }
 
   /** Write the configuration; the server is not started yet. */
   static async create(options: OrthancOptions): Promise<OrthancServer> {
-    ensureOrthancInstalled();
-    return new OrthancServer(options, options.httpPort ?? (await freePort()));
+    if (options.chroot === undefined) ensureOrthancInstalled();
+    return new OrthancServer(options, options.httpPort ?? (await freePort()), await freePort());
   }
 
   /** Create, start and wait until /system answers. */
@@ -91,10 +131,24 @@ export class OrthancServer {
     if (this.running) throw new Error(`Orthanc is already running (pid ${this.pid})`);
     const args = [...(this.verbose ? ['--verbose'] : []), this.configPath];
     this.appendLog(`\n===== e2e: starting Orthanc ${args.join(' ')} =====\n`);
-    const started = spawnLogged(ensureOrthancInstalled(), args, { logFile: this.logFile, cwd: this.workDir });
+    const command =
+      this.chroot === undefined
+        ? { command: ensureOrthancInstalled(), args }
+        : chrootCommand(this.chroot.root, this.chroot.shared, ORTHANC_EXECUTABLE, args);
+    const started = spawnLogged(command.command, command.args, {
+      logFile: this.logFile,
+      cwd: this.cwd,
+      ...(this.env && { env: this.env }),
+    });
     const child = started.child;
     this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    // Exited and its last log lines written: tests read the log right after.
+    this.exited = new Promise<ExitStatus>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    ).then(async (status) => {
+      await started.logWritten;
+      return status;
+    });
   }
 
   /** Spawn and wait until /system answers; fails fast with the log's tail if Orthanc exits. */
@@ -137,6 +191,7 @@ export class OrthancServer {
     if (pid === undefined || !this.running) return;
     await stopProcess(pid, graceMs);
     await this.exited;
+    if (this.chroot !== undefined) removeSharedMountPoints(this.chroot.root, this.chroot.shared);
   }
 
   async restart(): Promise<void> {
@@ -168,6 +223,22 @@ export class OrthancServer {
   private appendLog(text: string): void {
     writeFileSync(this.logFile, text, { flag: 'a' });
   }
+}
+
+/** `text` (JSON with comments) with each top-level key set to its value, comments kept. */
+export function editConfiguration(text: string, values: OrthancConfiguration): string {
+  let edited = text;
+  for (const [key, value] of Object.entries(values)) {
+    edited = applyEdits(
+      edited,
+      modify(edited, [key], value, { formattingOptions: { insertSpaces: true, tabSize: 2 } }),
+    );
+  }
+  return edited;
+}
+
+function asArray(value: unknown): unknown[] | undefined {
+  return Array.isArray(value) ? value : undefined;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -46,6 +46,18 @@ export function processExists(pid: number): boolean {
   }
 }
 
+/** Resident memory of a process from /proc (VmRSS now, VmHWM its peak), in bytes. */
+export function processMemory(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: kib('VmRSS') * 1024, peak: kib('VmHWM') * 1024 };
+}
+
+/** Open file descriptors of a process. */
+export function openDescriptors(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
 /** CPU time (user + system) of a process so far, in ms; undefined once it is gone. */
 export function cpuMs(pid: number): number | undefined {
   try {

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,4 +34,18 @@ export function coreCliPath(): string {
 /** The bridge artifact folder a package's build produces. */
 export function artifactDir(packageName: 'core' | 'aws' | 'azure' | 'google'): string {
   return path.join(repoRoot(), 'packages', packageName, 'dist', 'plugin');
+}
+
+/** A provider's release tarball, as its build writes it. */
+export function releaseTarball(provider: 'aws' | 'azure' | 'google'): string {
+  const packageDir = path.join(repoRoot(), 'packages', provider);
+  const { version } = JSON.parse(readFileSync(path.join(packageDir, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  return path.join(
+    packageDir,
+    'dist',
+    'release',
+    `orthanc-object-storage-${provider}-${version}-linux-x64.tar.gz`,
+  );
 }

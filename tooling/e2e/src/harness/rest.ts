@@ -203,6 +203,21 @@ export class OrthancClient {
     return body;
   }
 
+  /** POST a JSON body; answers the JSON Orthanc returns. Throws OrthancHttpError on a non-2xx answer. */
+  async postJson<T>(uri: string, body: unknown): Promise<T> {
+    const response = await fetch(this.baseUrl + uri, { method: 'POST', body: JSON.stringify(body) });
+    const text = await response.text();
+    if (!response.ok) throw new OrthancHttpError('POST', uri, response.status, text);
+    return JSON.parse(text) as T;
+  }
+
+  /** PUT raw bytes (e.g. a user attachment). */
+  async putBytes(uri: string, bytes: Uint8Array): Promise<void> {
+    const response = await fetch(this.baseUrl + uri, { method: 'PUT', body: bytes });
+    const text = await response.text();
+    if (!response.ok) throw new OrthancHttpError('PUT', uri, response.status, text);
+  }
+
   async deletePatient(patientId: string): Promise<void> {
     const uri = `/patients/${patientId}`;
     const response = await fetch(this.baseUrl + uri, { method: 'DELETE' });

@@ -1,0 +1,59 @@
+import { Readable } from 'node:stream';
+import { forEachUploadPart, UploadBuffers } from './upload-buffers.js';
+
+const KiB = 1024;
+
+function body(size: number, chunk = 3000): Readable {
+  const data = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) data[i] = (i * 7) & 0xff;
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < size; at += chunk) chunks.push(data.subarray(at, at + chunk));
+  return Readable.from(chunks);
+}
+
+describe('UploadBuffers', () => {
+  it('never holds more than its limit across concurrent uploads, and they all complete', async () => {
+    const buffers = new UploadBuffers(4 * 16 * KiB, 16 * KiB);
+    let held = 0;
+    let peakHeld = 0;
+    const sizes = [100 * KiB, 5 * KiB, 64 * KiB, 0, 33 * KiB + 1, 16 * KiB, 90 * KiB, 1];
+    const received = await Promise.all(
+      sizes.map(async (size) => {
+        let total = 0;
+        await forEachUploadPart(body(size), size, buffers, `object of ${size}`, async (part) => {
+          held += part.data.length;
+          peakHeld = Math.max(peakHeld, held);
+          await new Promise((resolve) => setTimeout(resolve, 2));
+          for (let i = 0; i < part.data.length; i++) {
+            if (part.data[i] !== (((total + i) * 7) & 0xff))
+              throw new Error(`byte ${total + i} of ${size} differs`);
+          }
+          total += part.data.length;
+          held -= part.data.length;
+          part.release();
+        });
+        return total;
+      }),
+    );
+    expect(received).toEqual(sizes);
+    expect(buffers.peakInUse).toBeLessThanOrEqual(4 * 16 * KiB);
+    expect(peakHeld).toBeLessThanOrEqual(4 * 16 * KiB);
+    expect(buffers.inUse).toBe(0);
+  });
+
+  it('refuses a body shorter or longer than announced, naming the object, and releases what it held', async () => {
+    const buffers = new UploadBuffers(64 * KiB, 16 * KiB);
+    const consume = async (part: { release(): void }) => part.release();
+    await expect(forEachUploadPart(body(40 * KiB), 50 * KiB, buffers, 'object x', consume)).rejects.toThrow(
+      /object x: the body has 40960 bytes instead of the announced 51200/,
+    );
+    await expect(forEachUploadPart(body(40 * KiB), 30 * KiB, buffers, 'object y', consume)).rejects.toThrow(
+      /object y: the body has more than the announced 30720 bytes/,
+    );
+    expect(buffers.inUse).toBe(0);
+  });
+
+  it('needs room for at least one part', () => {
+    expect(() => new UploadBuffers(10, 16)).toThrow(RangeError);
+  });
+});
