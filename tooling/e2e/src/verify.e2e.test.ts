@@ -85,6 +85,7 @@ beforeAll(async () => {
         VirtualAddressing: false,
         AccessKey: rgw.accessKey,
         SecretKey: rgw.secretKey,
+        NodeExecutable: nodeExecutable(),
         StorageEncryption: { Enable: true, MasterKey: [key.id, key.path] },
       },
     },
