@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
+  describeBucketListConformance,
   describeStorageConformance,
   expectBoundedMemoryRoundTrip,
 } from '@orthanc-object-storage/conformance';
@@ -42,6 +43,12 @@ describeStorageConformance('AWS S3 (Ceph RGW)', async ({ encryption }) => {
     silentLogger,
   );
 });
+
+describeBucketListConformance(
+  'AWS S3 (Ceph RGW)',
+  async () => createS3BucketClient(rgwSettings(rgw, 'conformance-plain'), { log: silentLogger }),
+  { listsMd5: true },
+);
 
 describe('AWS S3 (Ceph RGW): memory', () => {
   const factoryModule = fileURLToPath(new URL('./__tests__/memory-storage-factory.mjs', import.meta.url));

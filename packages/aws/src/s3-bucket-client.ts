@@ -6,6 +6,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  paginateListObjectsV2,
   PutObjectCommand,
   PutObjectTaggingCommand,
   S3Client,
@@ -24,6 +25,8 @@ import {
   RangeNotSatisfiableError,
   type AwsS3Settings,
   type BucketClient,
+  type ListedObject,
+  type ListOptions,
   type Logger,
   type ObjectReadStream,
 } from '@orthanc-object-storage/core';
@@ -222,6 +225,26 @@ export class S3BucketClient implements BucketClient {
     } catch (error) {
       const mapped = toStorageError(error, this.description, 'remove', name);
       if (!(mapped instanceof ObjectNotFoundError)) throw mapped;
+    }
+  }
+
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListedObject> {
+    const pages = paginateListObjectsV2(
+      { client: this.client, pageSize: options.pageSize ?? 1000 },
+      { Bucket: this.settings.bucketName, Prefix: prefix },
+    );
+    try {
+      for await (const page of pages) {
+        for (const object of page.Contents ?? []) {
+          if (object.Key === undefined) continue;
+          // A single-part ETag is the MD5 of the bytes; a multipart one ends in "-<parts>".
+          const etag = object.ETag?.replace(/"/g, '').toLowerCase();
+          const md5 = etag !== undefined && /^[0-9a-f]{32}$/.test(etag) ? etag : undefined;
+          yield { name: object.Key, size: object.Size ?? 0, ...(md5 && { md5 }) };
+        }
+      }
+    } catch (error) {
+      throw toStorageError(error, `${this.description} (prefix "${prefix}")`, 'list');
     }
   }
 

@@ -5,7 +5,7 @@ import {
   RangeNotSatisfiableError,
 } from '@orthanc-object-storage/core';
 
-export type S3Operation = 'write' | 'read' | 'read a range of' | 'remove' | 'check access to';
+export type S3Operation = 'write' | 'read' | 'read a range of' | 'remove' | 'check access to' | 'list';
 
 /** RGW and S3 error bodies: name = the S3 error code. RGW sends no message text at all. */
 function codeOf(error: unknown): { name: string; status: number | undefined } {

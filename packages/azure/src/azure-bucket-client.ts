@@ -7,6 +7,8 @@ import {
   RangeNotSatisfiableError,
   type AzureBlobSettings,
   type BucketClient,
+  type ListedObject,
+  type ListOptions,
   type Logger,
   type ObjectReadStream,
 } from '@orthanc-object-storage/core';
@@ -131,6 +133,21 @@ export class AzureBucketClient implements BucketClient {
       await this.container.getBlobClient(name).deleteIfExists({ deleteSnapshots: 'include' });
     } catch (error) {
       throw blobOperationError(error, 'delete', name, this.target);
+    }
+  }
+
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListedObject> {
+    try {
+      for await (const page of this.container
+        .listBlobsFlat({ prefix })
+        .byPage({ maxPageSize: options.pageSize ?? 1000 })) {
+        // Reads check the stored Content-MD5 already: no md5 to hand to `verify`.
+        for (const blob of page.segment.blobItems) {
+          yield { name: blob.name, size: blob.properties.contentLength ?? 0 };
+        }
+      }
+    } catch (error) {
+      throw blobOperationError(error, 'list', `prefix "${prefix}"`, this.target);
     }
   }
 

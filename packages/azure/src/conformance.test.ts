@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
+  describeBucketListConformance,
   describeStorageConformance,
   expectBoundedMemoryRoundTrip,
 } from '@orthanc-object-storage/conformance';
@@ -32,6 +33,17 @@ describeStorageConformance('Azure Blob Storage (Azurite)', async ({ encryption }
   const azure = { ...settings!, encryption };
   return createObjectStorage(azure, await openAzureBucketClient(azure, { log: silentLogger }), silentLogger);
 });
+
+describeBucketListConformance(
+  'Azure Blob Storage (Azurite)',
+  async () => {
+    const { settings } = parseProviderSettings('azure', {
+      AzureBlobStorage: { ConnectionString: azurite.connectionString, ContainerName: 'conformance-plain' },
+    });
+    return openAzureBucketClient(settings!, { log: silentLogger });
+  },
+  { listsMd5: false },
+);
 
 describe('Azure Blob Storage (Azurite): memory', () => {
   const factoryModule = fileURLToPath(new URL('./__tests__/memory-storage-factory.mjs', import.meta.url));

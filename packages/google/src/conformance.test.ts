@@ -1,6 +1,9 @@
 // The shared storage conformance suite against firebase-tools' Cloud Storage emulator, through
 // core's storage stack (naming, A1 encryption off and on) over the GCS BucketClient.
-import { describeStorageConformance } from '@orthanc-object-storage/conformance';
+import {
+  describeBucketListConformance,
+  describeStorageConformance,
+} from '@orthanc-object-storage/conformance';
 import { createObjectStorage, parseProviderSettings, silentLogger } from '@orthanc-object-storage/core';
 import { startGcsEmulator, type StartedGcsEmulator } from '@orthanc-object-storage/servers';
 import { createGcsBucketClient } from './gcs-bucket-client.js';
@@ -32,3 +35,14 @@ describeStorageConformance('Google Cloud Storage (emulator)', async ({ encryptio
   await client.checkBucket(silentLogger);
   return createObjectStorage(google, client, silentLogger);
 });
+
+describeBucketListConformance(
+  'Google Cloud Storage (emulator)',
+  async () => {
+    const { settings } = parseProviderSettings('google', {
+      GoogleCloudStorage: { BucketName: PLAIN_BUCKET },
+    });
+    return createGcsBucketClient(settings!, { apiEndpoint: emulator.apiEndpoint, log: silentLogger });
+  },
+  { listsMd5: false },
+);

@@ -13,6 +13,8 @@ import {
   type UploadBuffer,
   type BucketClient,
   type GoogleCloudSettings,
+  type ListedObject,
+  type ListOptions,
   type Logger,
   type ObjectReadStream,
 } from '@orthanc-object-storage/core';
@@ -241,6 +243,27 @@ export class GcsBucketClient implements BucketClient {
     } catch (error) {
       throw toStorageError(error, this.bucketName, 'remove', name);
     }
+  }
+
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListedObject> {
+    let pageToken: string | undefined;
+    do {
+      let files;
+      let next: { pageToken?: string } | null | undefined;
+      try {
+        [files, next] = await this.bucket.getFiles({
+          prefix,
+          autoPaginate: false,
+          maxResults: options.pageSize ?? 1000,
+          pageToken,
+        });
+      } catch (error) {
+        throw toStorageError(error, `${this.bucketName} (prefix "${prefix}")`, 'list');
+      }
+      // Reads check GCS's own crc32c/md5 already: no md5 to hand to `verify`.
+      for (const file of files) yield { name: file.name, size: Number(file.metadata.size ?? 0) };
+      pageToken = next?.pageToken;
+    } while (pageToken !== undefined);
   }
 
   /** Startup check: the bucket exists and the credentials work. 403 (no storage.buckets.get) only warns. */

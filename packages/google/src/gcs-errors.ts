@@ -4,7 +4,7 @@ import {
   RangeNotSatisfiableError,
 } from '@orthanc-object-storage/core';
 
-export type GcsOperation = 'write' | 'read' | 'read range of' | 'remove' | 'check';
+export type GcsOperation = 'write' | 'read' | 'read range of' | 'remove' | 'check' | 'list';
 
 function statusOf(error: unknown): number | undefined {
   const code = (error as { code?: unknown } | null)?.code;

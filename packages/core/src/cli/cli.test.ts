@@ -57,11 +57,11 @@ describe('orthanc-object-storage CLI', () => {
     it('lists the commands at top level', () => {
       const result = cli('--help');
       expect(result.status).toBe(0);
-      for (const name of ['keygen', 'encrypt', 'decrypt', 'inspect'])
+      for (const name of ['keygen', 'encrypt', 'decrypt', 'inspect', 'verify'])
         expect(result.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
     });
 
-    it.each(['keygen', 'encrypt', 'decrypt', 'inspect'])('has --help on %s', (name) => {
+    it.each(['keygen', 'encrypt', 'decrypt', 'inspect', 'verify'])('has --help on %s', (name) => {
       const result = cli(name, '--help');
       expect(result.status).toBe(0);
       expect(result.stdout).toMatch(new RegExp(`^Usage: orthanc-object-storage ${name} `));
@@ -73,7 +73,18 @@ describe('orthanc-object-storage CLI', () => {
       expectOneLineFailure(
         cli('frobnicate'),
         2,
-        /unknown command 'frobnicate' \(commands: keygen, encrypt, decrypt, inspect\)/,
+        /unknown command 'frobnicate' \(commands: keygen, encrypt, decrypt, inspect, verify\)/,
+      );
+      expectOneLineFailure(cli('verify'), 2, /verify: --config FILE\|DIR is required/);
+      expectOneLineFailure(
+        cli('verify', '--config', dir, '--delete-orphans'),
+        2,
+        /verify: --delete-orphans needs --orthanc/,
+      );
+      expectOneLineFailure(
+        cli('verify', '--config', dir),
+        1,
+        /verify: .*expected exactly one of the sections/,
       );
       expectOneLineFailure(cli('keygen', '--bogus', join(dir, 'k')), 2, /keygen: Unknown option '--bogus'/);
       expectOneLineFailure(

@@ -15,6 +15,11 @@ import { MemoryBucketClient } from './memory-bucket.js';
 type Factory = (options: { encryption: EncryptionSettings | undefined }) => Promise<ObjectStorage>;
 interface ConformanceModule {
   describeStorageConformance(name: string, factory: Factory): void;
+  describeBucketListConformance(
+    name: string,
+    factory: () => Promise<MemoryBucketClient>,
+    options: { listsMd5: boolean },
+  ): void;
 }
 
 const conformancePath = fileURLToPath(
@@ -23,7 +28,9 @@ const conformancePath = fileURLToPath(
 if (!existsSync(conformancePath)) {
   throw new Error(`${conformancePath} is missing: build it first (cd tooling/conformance && pnpm build)`);
 }
-const { describeStorageConformance } = (await import(conformancePath)) as ConformanceModule;
+const { describeStorageConformance, describeBucketListConformance } = (await import(
+  conformancePath
+)) as ConformanceModule;
 
 const tempDirs: string[] = [];
 afterAll(async () => {
@@ -44,4 +51,8 @@ describeStorageConformance('BucketStorage over MemoryBucketClient', async ({ enc
     GoogleCloudStorage: { BucketName: 'b', RootPath: 'root/' },
   });
   return createObjectStorage({ ...settings!, encryption }, new MemoryBucketClient(), silentLogger);
+});
+
+describeBucketListConformance('MemoryBucketClient', async () => new MemoryBucketClient(), {
+  listsMd5: false,
 });

@@ -56,5 +56,26 @@ export interface BucketClient {
   getRange(name: string, offset: number, length: number): Promise<Readable>;
   /** Idempotent: deleting a missing object succeeds. */
   delete(name: string): Promise<void>;
+  /**
+   * Every object whose name starts with `prefix`, in the provider's order, one page per
+   * request (never the whole listing in memory). `pageSize` (default 1000) is a hint.
+   */
+  list(prefix: string, options?: ListOptions): AsyncIterable<ListedObject>;
   close(): Promise<void>;
+}
+
+export interface ListOptions {
+  /** Objects per request, at most 1000 (every provider's maximum). */
+  readonly pageSize?: number;
+}
+
+/** One object of a `BucketClient.list` page. */
+export interface ListedObject {
+  readonly name: string;
+  readonly size: number;
+  /**
+   * Hex MD5 of the stored bytes when the provider's listing states it (S3 single-part ETag)
+   * and its reads do not already check one: `verify` compares it. Otherwise undefined.
+   */
+  readonly md5?: string;
 }

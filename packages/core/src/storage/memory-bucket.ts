@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { ObjectNotFoundError, ObjectStorageError, RangeNotSatisfiableError } from '../errors.js';
-import type { BucketClient, ObjectReadStream } from './contract.js';
+import type { BucketClient, ListedObject, ListOptions, ObjectReadStream } from './contract.js';
 
 /**
  * An in-memory BucketClient for unit tests of the layers above it (naming, fallbacks,
@@ -49,6 +49,16 @@ export class MemoryBucketClient implements BucketClient {
   async delete(name: string): Promise<void> {
     this.calls.push(`delete ${name}`);
     this.objects.delete(name);
+  }
+
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListedObject> {
+    this.calls.push(`list ${prefix} ${options.pageSize ?? 1000}`);
+    const names = [...this.objects.keys()].filter((name) => name.startsWith(prefix)).sort();
+    for (const name of names) {
+      const data = this.objects.get(name);
+      // Deleted since the listing started: a real listing page would not show it either.
+      if (data !== undefined) yield { name, size: data.length };
+    }
   }
 
   async close(): Promise<void> {}
