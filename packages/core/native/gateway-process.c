@@ -3,6 +3,7 @@
 #include "gateway-process.h"
 
 #include "json-scan.h"
+#include "json-write.h"
 #include "node-runtime.h"
 #include "wire.h"
 
@@ -500,35 +501,28 @@ static void release_resources(void) {
   g_ready_handshake = NULL;
 }
 
-/* `text` as a JSON string literal; `out` holds 6 bytes per character and 3 more. */
-static int json_quote(const char *text, char *out, size_t capacity) {
-  if (strlen(text) > (capacity - 3) / 6) return -1;
-  *out++ = '"';
-  for (const unsigned char *s = (const unsigned char *)text; *s; s++) {
-    if (*s == '"' || *s == '\\') { *out++ = '\\'; *out++ = (char)*s; }
-    else if (*s < 0x20) out += sprintf(out, "\\u%04x", *s);
-    else *out++ = (char)*s;
-  }
-  memcpy(out, "\"", 2);
-  return 0;
-}
-
 /* {"socketPath":..,"section":..,"provider":..,"configurationPath":..,"configuration":<Orthanc's
  * JSON, raw>}, allocated once at its exact size: no stray copies of the configuration (maybe
  * secrets) in freed memory. */
 static int build_envelope(const char *section, const char *configuration_path, const char *configuration) {
   static const char format[] =
       "{\"socketPath\":%s,\"section\":%s,\"provider\":\"%s\",\"configurationPath\":%s,\"configuration\":%s}";
-  char socket_path[sizeof(g_socket_path) * 6 + 3], section_name[256 * 6 + 3], config_path[PATH_MAX * 6 + 3];
-  if (json_quote(g_socket_path, socket_path, sizeof(socket_path)) != 0 ||
-      json_quote(section, section_name, sizeof(section_name)) != 0 ||
-      json_quote(configuration_path, config_path, sizeof(config_path)) != 0)
-    return -1;
-  int length = snprintf(NULL, 0, format, socket_path, section_name, OOS_PROVIDER, config_path, configuration);
-  if (length < 0 || (g_envelope = malloc((size_t)length + 1)) == NULL) return -1;
-  g_envelope_size = (size_t)snprintf(g_envelope, (size_t)length + 1, format, socket_path, section_name,
-                                     OOS_PROVIDER, config_path, configuration);
-  return 0;
+  /* Only the short, non-secret strings go through the growable buffers. */
+  json_buffer socket_path = {0}, section_name = {0}, config_path = {0};
+  json_quoted(&socket_path, g_socket_path);
+  json_quoted(&section_name, section);
+  json_quoted(&config_path, configuration_path);
+  const char *quoted[3] = {json_text(&socket_path), json_text(&section_name), json_text(&config_path)};
+  if (quoted[0] != NULL && quoted[1] != NULL && quoted[2] != NULL) {
+    int length = snprintf(NULL, 0, format, quoted[0], quoted[1], OOS_PROVIDER, quoted[2], configuration);
+    if (length >= 0 && (g_envelope = malloc((size_t)length + 1)) != NULL)
+      g_envelope_size = (size_t)snprintf(g_envelope, (size_t)length + 1, format, quoted[0], quoted[1],
+                                         OOS_PROVIDER, quoted[2], configuration);
+  }
+  json_free(&socket_path);
+  json_free(&section_name);
+  json_free(&config_path);
+  return g_envelope == NULL ? -1 : 0;
 }
 
 int gateway_prepare(const char *node_executable, const char *section, const char *configuration_path,
