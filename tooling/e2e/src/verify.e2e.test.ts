@@ -1,26 +1,23 @@
 // `orthanc-object-storage verify` end to end: a real Orthanc with the aws plugin (C1 encryption)
 // over Ceph RGW, then objects deleted, added and truncated behind Orthanc's back.
 import { execFile } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import {
-  CreateBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { rgwClientConfig, startRadosgw, type Radosgw } from '@orthanc-object-storage/servers';
+import { AWS_PLUGIN, startEncryptedRgw, type EncryptedRgw } from './harness/encrypted-rgw.js';
 import { OrthancServer } from './harness/orthanc.js';
-import { artifactDir, coreCliPath, nodeExecutable, sharedDicomDir } from './harness/repo.js';
+import { coreCliPath, nodeExecutable, sharedDicomDir } from './harness/repo.js';
 
-const ARTIFACT = path.join(artifactDir('aws'), 'libOrthancAwsS3Storage.so');
 const BUCKET = 'verify-e2e';
+let fixture: EncryptedRgw;
 let workDir: string;
-let rgw: Radosgw;
 let s3: S3Client;
 let orthanc: OrthancServer;
 
@@ -67,28 +64,13 @@ async function objectNames(): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  workDir = mkdtempSync(path.join(tmpdir(), 'oos-verify-e2e-'));
-  rgw = await startRadosgw({ workDir: path.join(workDir, 'radosgw') });
-  s3 = new S3Client(rgwClientConfig(rgw));
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  const key = { id: 7, path: path.join(workDir, 'master-key-7.b64') };
-  writeFileSync(key.path, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  fixture = await startEncryptedRgw(BUCKET);
+  ({ workDir, s3 } = fixture);
   orthanc = await OrthancServer.start({
     workDir: path.join(workDir, 'orthanc'),
-    plugins: [ARTIFACT],
+    plugins: [AWS_PLUGIN],
     verbose: false,
-    configuration: {
-      AwsS3Storage: {
-        BucketName: BUCKET,
-        Region: rgw.region,
-        Endpoint: rgw.endpoint,
-        VirtualAddressing: false,
-        AccessKey: rgw.accessKey,
-        SecretKey: rgw.secretKey,
-        NodeExecutable: nodeExecutable(),
-        StorageEncryption: { Enable: true, MasterKey: [key.id, key.path] },
-      },
-    },
+    configuration: { AwsS3Storage: fixture.section() },
   });
   const dir = sharedDicomDir();
   for (const file of readdirSync(dir).filter((name) => name.endsWith('.dcm'))) {
@@ -98,9 +80,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await orthanc?.stop();
-  s3?.destroy();
-  await rgw?.stop();
-  rmSync(workDir, { recursive: true, force: true });
+  await fixture?.stop();
 });
 
 describe('verify against Orthanc and RGW', () => {
