@@ -371,6 +371,7 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
               expect(answer.body.includes(Buffer.from('DICM'))).toBe(false);
               expect(answer.body.includes(original.subarray(original.length - 64))).toBe(false);
             }
+            await orthanc.waitForLogLine([target.uuid, logged]);
             const lines = orthanc
               .readLog()
               .split('\n')

@@ -216,6 +216,25 @@ export class OrthancServer {
     }
   }
 
+  /**
+   * Wait until the log holds a line containing every one of `parts`. Orthanc's log reaches the
+   * file through a pipe, so a line can land just after the HTTP answer of the call that logged it.
+   * Returns whether it came within `timeoutMs`; the caller asserts on the log either way.
+   */
+  async waitForLogLine(parts: string[], timeoutMs = 5_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (
+        this.readLog()
+          .split('\n')
+          .some((line) => parts.every((part) => line.includes(part)))
+      )
+        return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(100);
+    }
+  }
+
   logTail(lines = 40): string {
     return this.readLog().split('\n').slice(-lines).join('\n');
   }
