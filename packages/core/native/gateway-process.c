@@ -63,8 +63,12 @@ static char *g_envelope;
 static size_t g_envelope_size;
 static char *g_node_executable;
 static char g_gateway_script[PATH_MAX];
-static char g_socket_dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
-static char g_socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+#define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
+static char g_socket_dir[SUN_PATH_SIZE];
+static char g_socket_path[SUN_PATH_SIZE]; /* the first worker's; the others append ".<i>" */
+/* The sockets of the running gateway's workers, from its handshake (under g_lock). */
+static char g_worker_paths[GATEWAY_MAX_WORKERS][SUN_PATH_SIZE];
+static int g_worker_count;
 
 /* Replaces *failure with a formatted message of any length. */
 static void set_failure(char **failure, const char *format, ...) __attribute__((format(printf, 2, 3)));
@@ -291,6 +295,41 @@ fail_stdin:
   return -1;
 }
 
+/* Reads the handshake's "sockets" (one per worker thread) into g_worker_paths. Each must lie in
+ * our private directory. Without the member (never expected), the one socket we chose. */
+static int read_worker_sockets(const char *line, char **failure) {
+  const char *sockets = json_member(line, "sockets");
+  char paths[GATEWAY_MAX_WORKERS][SUN_PATH_SIZE];
+  int count = 0;
+  size_t dir_length = strlen(g_socket_dir);
+  if (sockets == NULL) {
+    memcpy(paths[0], g_socket_path, SUN_PATH_SIZE);
+    count = 1;
+  }
+  for (size_t i = 0; sockets != NULL && json_item(sockets, i) != NULL; i++) {
+    if (count == GATEWAY_MAX_WORKERS) {
+      set_failure(failure, "the gateway announced more than %d worker sockets", GATEWAY_MAX_WORKERS);
+      return -1;
+    }
+    if (json_string_value(json_item(sockets, i), paths[count], SUN_PATH_SIZE) != 0 ||
+        strncmp(paths[count], g_socket_dir, dir_length) != 0 || paths[count][dir_length] != '/' ||
+        strchr(paths[count] + dir_length + 1, '/') != NULL) {
+      set_failure(failure, "the gateway announced a socket outside %s", g_socket_dir);
+      return -1;
+    }
+    count++;
+  }
+  if (count == 0) {
+    set_failure(failure, "the gateway announced no worker socket");
+    return -1;
+  }
+  pthread_mutex_lock(&g_lock);
+  memcpy(g_worker_paths, paths, sizeof(paths[0]) * (size_t)count);
+  g_worker_count = count;
+  pthread_mutex_unlock(&g_lock);
+  return 0;
+}
+
 /* Waits for the handshake line. Returns 0 when ready. Called without g_lock held. */
 static int await_handshake(gateway_child *child, char **failure) {
   struct timespec deadline = deadline_timespec(now_ms() + STARTUP_TIMEOUT_MS);
@@ -332,7 +371,7 @@ static int await_handshake(gateway_child *child, char **failure) {
     double seconds = timeout != NULL ? strtod(timeout, &end) : 0;
     if (timeout == NULL || end == timeout || !(seconds >= 1 && seconds <= MAX_CALL_TIMEOUT_S)) {
       set_failure(failure, "the gateway sent an invalid call timeout (allowed: 1 to %d s)", MAX_CALL_TIMEOUT_S);
-    } else {
+    } else if (read_worker_sockets(line, failure) == 0) {
       pthread_mutex_lock(&g_lock);
       g_range_reads = range != NULL && strncmp(range, "true", 4) == 0;
       if (g_ready_handshake == NULL) g_ready_handshake = strdup(line);
@@ -474,7 +513,7 @@ static int make_socket_dir(void) {
     if (base == NULL || base[0] == '\0') continue;
     int n = snprintf(g_socket_dir, sizeof(g_socket_dir), "%s/orthanc-oos-XXXXXX", base);
     /* The socket path must fit in sun_path. */
-    if (n <= 0 || (size_t)n + sizeof("/gateway.sock") > sizeof(g_socket_path)) continue;
+    if (n <= 0 || (size_t)n + sizeof("/gateway.sock.NN") > sizeof(g_socket_path)) continue;
     if (mkdtemp(g_socket_dir) == NULL) continue; /* mkdtemp creates it with mode 0700 */
     chmod(g_socket_dir, 0700);
     memcpy(g_socket_path, g_socket_dir, (size_t)n);
@@ -487,6 +526,9 @@ static int make_socket_dir(void) {
 
 static void release_resources(void) {
   wire_pool_drain();
+  /* A gateway killed outright leaves its sockets behind. */
+  for (int i = 0; i < g_worker_count; i++) unlink(g_worker_paths[i]);
+  g_worker_count = 0;
   if (g_socket_path[0]) unlink(g_socket_path);
   if (g_socket_dir[0]) rmdir(g_socket_dir);
   g_socket_path[0] = g_socket_dir[0] = '\0';
@@ -611,7 +653,7 @@ void gateway_stop(void) {
   release_resources();
 }
 
-int gateway_await_ready(int64_t deadline_ms, unsigned *generation) {
+int gateway_await_ready(int64_t deadline_ms, unsigned *generation, int *workers) {
   struct timespec deadline = deadline_timespec(deadline_ms);
   pthread_mutex_lock(&g_lock);
   while (g_state == GW_STARTING && !g_stopping) {
@@ -619,8 +661,20 @@ int gateway_await_ready(int64_t deadline_ms, unsigned *generation) {
   }
   int ready = g_state == GW_READY && !g_stopping;
   *generation = g_generation;
+  *workers = g_worker_count;
   pthread_mutex_unlock(&g_lock);
   return ready;
+}
+
+int gateway_await_other_generation(unsigned generation, int64_t deadline_ms) {
+  struct timespec deadline = deadline_timespec(deadline_ms);
+  pthread_mutex_lock(&g_lock);
+  while (g_generation == generation && !g_stopping) {
+    if (pthread_cond_timedwait(&g_cond, &g_lock, &deadline) == ETIMEDOUT) break;
+  }
+  int changed = g_generation != generation && !g_stopping;
+  pthread_mutex_unlock(&g_lock);
+  return changed;
 }
 
 int gateway_is_current(unsigned generation) {
@@ -639,9 +693,12 @@ int64_t gateway_call_timeout_ms(void) {
   return timeout_ms;
 }
 
-/* The path is set before the supervisor starts and cleared after it stops: read without g_lock. */
-void gateway_socket_address(struct sockaddr_un *address) {
+int gateway_socket_address(unsigned generation, int worker, struct sockaddr_un *address) {
   memset(address, 0, sizeof(*address));
   address->sun_family = AF_UNIX;
-  memcpy(address->sun_path, g_socket_path, sizeof(address->sun_path));
+  pthread_mutex_lock(&g_lock);
+  int current = generation == g_generation && worker >= 0 && worker < g_worker_count;
+  if (current) memcpy(address->sun_path, g_worker_paths[worker], sizeof(address->sun_path));
+  pthread_mutex_unlock(&g_lock);
+  return current ? 0 : -1;
 }

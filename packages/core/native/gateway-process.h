@@ -26,9 +26,16 @@ int gateway_start(int *range_reads, pid_t *pid);
 /* Stops the gateway and the supervisor and releases everything. Nothing when not started. */
 void gateway_stop(void);
 
+/* Most worker threads (each with its own socket) a gateway may announce. */
+#define GATEWAY_MAX_WORKERS 64
+
 /* Waits, until the deadline, while the gateway is (re)starting. Returns 1 when it is ready, with
- * its generation (which changes whenever it starts or dies). */
-int gateway_await_ready(int64_t deadline_ms, unsigned *generation);
+ * its generation (which changes whenever it starts or dies) and its number of worker sockets. */
+int gateway_await_ready(int64_t deadline_ms, unsigned *generation, int *workers);
+
+/* Waits, until the deadline, for the gateway of that generation to be gone (e.g. its socket
+ * refused a connection because it is dying). Returns 1 when it is. */
+int gateway_await_other_generation(unsigned generation, int64_t deadline_ms);
 
 /* Whether the gateway of that generation is still the one running. */
 int gateway_is_current(unsigned generation);
@@ -38,7 +45,8 @@ int64_t gateway_call_timeout_ms(void);
 /* The first gateway's "ready" handshake line (JSON), once gateway_start has succeeded. */
 const char *gateway_ready_handshake(void);
 
-void gateway_socket_address(struct sockaddr_un *address);
+/* The socket of one worker of the gateway of that generation; -1 once that gateway is gone. */
+int gateway_socket_address(unsigned generation, int worker, struct sockaddr_un *address);
 
 #pragma GCC visibility pop
 

@@ -37,6 +37,11 @@ enum { ST_OK = 0, ST_NOT_FOUND = 1, ST_RANGE = 2, ST_INTEGRITY = 3, ST_BAD_REQUE
 /* Largest body of a forwarded call's message (REST bodies, job states: small in practice). */
 #define MAX_INVOKE_BODY ((uint64_t)256 * 1024 * 1024)
 
+/* How long a refused connection waits for its gateway to be noticed dead (a worker thread's death
+ * ends the gateway at once); a socket refused by a gateway that stays up is an error. */
+#define DYING_GATEWAY_WAIT_MS 5000
+
+/* Idle connections kept per worker of the gateway. */
 #define POOL_CAPACITY 64
 
 typedef struct {
@@ -44,9 +49,17 @@ typedef struct {
   unsigned generation;
 } pooled_connection;
 
-static pthread_mutex_t g_pool_lock = PTHREAD_MUTEX_INITIALIZER; /* only around the free list */
-static pooled_connection g_pool[POOL_CAPACITY];
-static int g_pool_count;
+/* Each worker thread of the gateway serves its own socket: one pool of idle connections per
+ * worker, and the calls each is serving now, to send a call to the least busy. */
+typedef struct {
+  pooled_connection idle[POOL_CAPACITY];
+  int idle_count;
+  int in_flight;
+} worker_pool;
+
+static pthread_mutex_t g_pool_lock = PTHREAD_MUTEX_INITIALIZER; /* only around the pools */
+static worker_pool g_pools[GATEWAY_MAX_WORKERS];
+static unsigned g_next_worker; /* where the search for the least busy starts: spreads ties */
 
 static void put_u16(unsigned char *p, uint16_t v) {
   p[0] = (unsigned char)v;
@@ -145,77 +158,126 @@ static int recv_all(int fd, void *data, size_t size, int64_t idle_ms) {
 
 void wire_pool_drain(void) {
   pthread_mutex_lock(&g_pool_lock);
-  for (int i = 0; i < g_pool_count; i++) close(g_pool[i].fd);
-  g_pool_count = 0;
+  for (int w = 0; w < GATEWAY_MAX_WORKERS; w++) {
+    for (int i = 0; i < g_pools[w].idle_count; i++) close(g_pools[w].idle[i].fd);
+    g_pools[w].idle_count = 0;
+  }
   pthread_mutex_unlock(&g_pool_lock);
 }
 
 typedef struct {
   int fd;
   unsigned generation;
+  int worker;
   int reused;
 } connection;
 
-/* Waits (bounded) for a ready gateway and returns a pooled or new connection. */
-static int connection_acquire(connection *c, int allow_pooled, int64_t deadline_ms, char *failure, size_t size) {
-  unsigned generation;
-  if (!gateway_await_ready(deadline_ms, &generation)) {
-    snprintf(failure, size, "the gateway is not running (being restarted or stopped)");
+/* The worker for a call: `affinity` (>= 0) picks one by a hash, else the one serving the fewest
+ * calls now. Counts the call in its in_flight until connection_release. Under g_pool_lock. */
+static int choose_worker_locked(int workers, int affinity) {
+  int chosen = 0;
+  if (affinity >= 0) {
+    chosen = affinity % workers;
+  } else {
+    unsigned start = g_next_worker++;
+    chosen = (int)(start % (unsigned)workers);
+    for (int i = 1; i < workers; i++) {
+      int w = (int)((start + (unsigned)i) % (unsigned)workers);
+      if (g_pools[w].in_flight < g_pools[chosen].in_flight) chosen = w;
+    }
+  }
+  g_pools[chosen].in_flight++;
+  return chosen;
+}
+
+/* A pooled connection to the worker, or -1. Under g_pool_lock. */
+static int take_idle_locked(int worker, unsigned generation) {
+  worker_pool *pool = &g_pools[worker];
+  while (pool->idle_count > 0) {
+    pooled_connection p = pool->idle[--pool->idle_count];
+    if (p.generation == generation) return p.fd;
+    close(p.fd);
+  }
+  return -1;
+}
+
+static int connect_worker(unsigned generation, int worker, int64_t deadline_ms, int *error) {
+  struct sockaddr_un address;
+  if (gateway_socket_address(generation, worker, &address) != 0) {
+    *error = ECONNREFUSED; /* that gateway is gone */
     return -1;
   }
-
-  c->fd = -1;
-  c->generation = generation;
-  c->reused = 0;
-  if (allow_pooled) {
-    pthread_mutex_lock(&g_pool_lock);
-    while (g_pool_count > 0 && c->fd < 0) {
-      pooled_connection p = g_pool[--g_pool_count];
-      if (p.generation == generation) c->fd = p.fd;
-      else close(p.fd);
-    }
-    pthread_mutex_unlock(&g_pool_lock);
-    if (c->fd >= 0) {
-      c->reused = 1;
-      return 0;
-    }
-  }
-
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    snprintf(failure, size, "cannot create a socket: %s", strerror(errno));
+    *error = errno;
     return -1;
   }
   int64_t left = deadline_ms - now_ms();
   struct timeval tv = {.tv_sec = left > 0 ? left / 1000 : 0, .tv_usec = left > 0 ? (left % 1000) * 1000 : 1000};
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  struct sockaddr_un address;
-  gateway_socket_address(&address);
   int rc;
   do rc = connect(fd, (struct sockaddr *)&address, sizeof(address));
   while (rc != 0 && errno == EINTR);
   if (rc != 0) {
-    snprintf(failure, size, "cannot connect to the gateway: %s", strerror(errno));
+    *error = errno;
     close(fd);
     return -1;
   }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-  c->fd = fd;
-  return 0;
+  return fd;
 }
 
-static void connection_release(connection *c, int reusable) {
-  if (c->fd < 0) return;
-  if (reusable && gateway_is_current(c->generation)) {
-    pthread_mutex_lock(&g_pool_lock);
-    if (g_pool_count < POOL_CAPACITY) {
-      g_pool[g_pool_count].fd = c->fd;
-      g_pool[g_pool_count].generation = c->generation;
-      g_pool_count++;
-      c->fd = -1;
+static void connection_release(connection *c, int reusable);
+
+/* Waits (bounded) for a ready gateway and returns a pooled or new connection to one of its
+ * workers (see choose_worker_locked). A refused connection means that gateway is dying (a worker
+ * thread died): wait for the restarted one rather than fail. */
+static int connection_acquire(connection *c, int allow_pooled, int affinity, int64_t deadline_ms, char *failure,
+                              size_t size) {
+  for (;;) {
+    unsigned generation;
+    int workers;
+    if (!gateway_await_ready(deadline_ms, &generation, &workers) || workers < 1) {
+      snprintf(failure, size, "the gateway is not running (being restarted or stopped)");
+      return -1;
     }
+    c->fd = -1;
+    c->generation = generation;
+    c->reused = 0;
+    pthread_mutex_lock(&g_pool_lock);
+    c->worker = choose_worker_locked(workers, affinity);
+    if (allow_pooled) c->fd = take_idle_locked(c->worker, generation);
     pthread_mutex_unlock(&g_pool_lock);
+    if (c->fd >= 0) {
+      c->reused = 1;
+      return 0;
+    }
+    int error = 0;
+    c->fd = connect_worker(generation, c->worker, deadline_ms, &error);
+    if (c->fd >= 0) return 0;
+    connection_release(c, 0);
+    if ((error == ECONNREFUSED || error == ENOENT) && now_ms() < deadline_ms) {
+      int64_t until = now_ms() + DYING_GATEWAY_WAIT_MS;
+      if (gateway_await_other_generation(generation, until < deadline_ms ? until : deadline_ms)) continue;
+    }
+    snprintf(failure, size, "cannot connect to the gateway: %s", strerror(error));
+    return -1;
   }
+}
+
+/* Ends the call on the connection: pools it when reusable, closes it otherwise. */
+static void connection_release(connection *c, int reusable) {
+  int keep = c->fd >= 0 && reusable && gateway_is_current(c->generation);
+  pthread_mutex_lock(&g_pool_lock);
+  worker_pool *pool = &g_pools[c->worker];
+  pool->in_flight--;
+  if (keep && pool->idle_count < POOL_CAPACITY) {
+    pool->idle[pool->idle_count].fd = c->fd;
+    pool->idle[pool->idle_count].generation = c->generation;
+    pool->idle_count++;
+    c->fd = -1;
+  }
+  pthread_mutex_unlock(&g_pool_lock);
   if (c->fd >= 0) close(c->fd);
   c->fd = -1;
 }
@@ -312,6 +374,13 @@ static void call_once(connection *c, const call_request *request, call_outcome *
   }
 }
 
+/* FNV-1a. */
+static uint32_t uuid_hash(const char *uuid) {
+  uint32_t hash = 2166136261u;
+  for (const unsigned char *p = (const unsigned char *)uuid; *p; p++) hash = (hash ^ *p) * 16777619u;
+  return hash;
+}
+
 static const char *operation_name(int op) {
   switch (op) {
     case OP_CREATE: return "creating";
@@ -330,9 +399,11 @@ OrthancPluginErrorCode wire_call(const call_request *request) {
   int64_t deadline = now_ms() + timeout_ms; /* for a gateway being (re)started */
   call_outcome outcome;
   char failure[256];
+  /* Range reads of one attachment go to one worker: its C1 header cache serves the next ones. */
+  int affinity = request->op == OP_READ_RANGE ? (int)(uuid_hash(request->uuid) & 0x7fffffff) : -1;
   for (int attempt = 0;; attempt++) {
     connection c;
-    if (connection_acquire(&c, attempt == 0, deadline, failure, sizeof(failure)) != 0) {
+    if (connection_acquire(&c, attempt == 0, affinity, deadline, failure, sizeof(failure)) != 0) {
       log_message(LOG_ERROR, "error while %s object %s: %s", operation_name(request->op), request->uuid, failure);
       return OrthancPluginErrorCode_StorageAreaPlugin;
     }
@@ -457,7 +528,7 @@ int wire_invoke(const char *name, const char *meta, const void *body, uint64_t b
   memset(answer, 0, sizeof(*answer));
   for (int attempt = 0;; attempt++) {
     connection c;
-    if (connection_acquire(&c, attempt == 0, deadline, failure, failure_size) != 0) return -1;
+    if (connection_acquire(&c, attempt == 0, -1, deadline, failure, failure_size) != 0) return -1;
     invoke_once(&c, name, meta, body, body_size, handler, answer, &status, &outcome, deadline);
     connection_release(&c, outcome.io == IO_OK);
     if (outcome.io != IO_OK && !outcome.answered && c.reused && attempt == 0) {

@@ -16,6 +16,7 @@ export function azureSettings(overrides: Partial<AzureBlobSettings>): AzureBlobS
     encryption: undefined,
     nodeExecutable: undefined,
     gatewayCallTimeoutSeconds: 60,
+    gatewayWorkers: 1,
     orthanc: { storageDirectory: 'OrthancStorage', syncStorageArea: true, httpsCaCertificates: undefined },
     connectionString: undefined,
     accountUrl: undefined,

@@ -1,5 +1,9 @@
 import { ConfigurationError } from '../errors.js';
-import { DEFAULT_GATEWAY_CALL_TIMEOUT_SECONDS, parseProviderSettings } from './parse.js';
+import {
+  DEFAULT_GATEWAY_CALL_TIMEOUT_SECONDS,
+  defaultGatewayWorkers,
+  parseProviderSettings,
+} from './parse.js';
 
 const aws = (section: Record<string, unknown>, top: Record<string, unknown> = {}) =>
   parseProviderSettings('aws', {
@@ -61,6 +65,7 @@ describe('sections and defaults', () => {
       encryption: undefined,
       nodeExecutable: undefined,
       gatewayCallTimeoutSeconds: DEFAULT_GATEWAY_CALL_TIMEOUT_SECONDS,
+      gatewayWorkers: defaultGatewayWorkers(),
       orthanc: { storageDirectory: 'OrthancStorage', syncStorageArea: true, httpsCaCertificates: undefined },
     });
   });
@@ -89,6 +94,7 @@ describe('sections and defaults', () => {
         HybridMode: 'WriteToFileSystem',
         NodeExecutable: '/usr/bin/node24',
         GatewayCallTimeout: 90,
+        GatewayWorkers: 3,
       },
       { StorageDirectory: '/var/lib/orthanc/db', SyncStorageArea: false, HttpsCACertificates: '/etc/ca.pem' },
     );
@@ -114,6 +120,7 @@ describe('sections and defaults', () => {
       hybridMode: 'WriteToFileSystem',
       nodeExecutable: '/usr/bin/node24',
       gatewayCallTimeoutSeconds: 90,
+      gatewayWorkers: 3,
       orthanc: {
         storageDirectory: '/var/lib/orthanc/db',
         syncStorageArea: false,
@@ -216,6 +223,13 @@ describe('error messages name section, key, value and what is allowed', () => {
       { GatewayCallTimeout: 0 },
       /"GatewayCallTimeout" has value 0; allowed: an integer from 1 to \d+ seconds, default 1800/,
     ],
+    [
+      { GatewayWorkers: 0 },
+      /"GatewayWorkers" has value 0; allowed: an integer from 1 to 64 worker threads \(default: one per available CPU, at most 4\)/,
+    ],
+    [{ GatewayWorkers: 65 }, /"GatewayWorkers" has value 65; allowed: an integer from 1 to 64/],
+    [{ GatewayWorkers: 'auto' }, /"GatewayWorkers" has value "auto"/],
+    [{ GatewayWorkers: 1.5 }, /"GatewayWorkers" has value 1.5/],
     [{ NodeExecutable: 7 }, /"NodeExecutable" has value 7/],
     [{ EnableLegacyUnknownFiles: 1 }, /"EnableLegacyUnknownFiles" has value 1; allowed: true or false/],
   ])('%j', (section, message) => {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { ConfigurationError } from '../errors.js';
 import { isPlainObject, SectionReader } from './section-reader.js';
@@ -35,6 +36,16 @@ export const LEGACY_AZURE_SECTION = 'BlobStorage';
 /** `GatewayCallTimeout` default: above AWS's `RequestTimeout` default (1200 s), so backends time out first. */
 export const DEFAULT_GATEWAY_CALL_TIMEOUT_SECONDS = 1800;
 
+/** Most worker threads `GatewayWorkers` accepts (the shim keeps that many sockets at most). */
+export const MAX_GATEWAY_WORKERS = 64;
+/** `GatewayWorkers` default cap: each worker has its own SDK connections and upload buffers. */
+export const DEFAULT_GATEWAY_WORKERS_CAP = 4;
+
+/** `GatewayWorkers` default: one per CPU available to the process, at most 4. */
+export function defaultGatewayWorkers(): number {
+  return Math.max(1, Math.min(availableParallelism(), DEFAULT_GATEWAY_WORKERS_CAP));
+}
+
 export interface ParsedSettings<S> {
   /** Undefined when the provider's section is absent: the plugin is disabled. */
   readonly settings: S | undefined;
@@ -56,6 +67,7 @@ const COMMON_KEYS = [
   'StorageEncryption',
   'NodeExecutable',
   'GatewayCallTimeout',
+  'GatewayWorkers',
 ] as const;
 const ENCRYPTION_KEYS = [
   'Enable',
@@ -324,6 +336,12 @@ function parseCommon(section: SectionReader, orthanc: OrthancSettings, warnings:
         unit: 'seconds',
       },
     ),
+    gatewayWorkers:
+      section.integer('GatewayWorkers', undefined, {
+        min: 1,
+        max: MAX_GATEWAY_WORKERS,
+        unit: `worker threads (default: one per available CPU, at most ${DEFAULT_GATEWAY_WORKERS_CAP})`,
+      }) ?? defaultGatewayWorkers(),
     orthanc,
   };
 }

@@ -49,6 +49,11 @@ export interface CommonSettings {
   readonly nodeExecutable: string | undefined;
   /** Bridge: `GatewayCallTimeout` in seconds: upper bound of one storage call through the shim. */
   readonly gatewayCallTimeoutSeconds: number;
+  /**
+   * Bridge: `GatewayWorkers`: worker threads of the gateway process, each serving its own share of
+   * the shim's connections. Default: the CPUs available to the process, at most 4.
+   */
+  readonly gatewayWorkers: number;
   readonly orthanc: OrthancSettings;
 }
 

@@ -3,32 +3,46 @@
  * encrypted or decrypted at once. Requests are served first come, first served, so a large
  * request is not starved by small ones. A request never exceeds the limit: callers slice their
  * input into pieces of at most `limit` bytes, so an object larger than the limit still streams.
+ *
+ * Its counters live in shared memory, so the gateway's worker threads hold one budget between
+ * them: a `ByteBudget` made on the memory of another (`budget.memory`) in any thread of the
+ * process draws on the same bytes and the same queue.
  */
 export class ByteBudget {
-  private used = 0;
-  private peak = 0;
-  private waits = 0;
-  private readonly queue: { bytes: number; grant: () => void }[] = [];
+  private readonly cells: BigInt64Array;
 
-  constructor(readonly limit: number) {
+  /** `memory`: that of a budget of the same limit to share (from `budget.memory`); new when absent. */
+  constructor(
+    readonly limit: number,
+    memory?: SharedArrayBuffer,
+  ) {
     if (!Number.isSafeInteger(limit) || limit < 1) {
       throw new RangeError(`byte budget must be a positive integer, got ${limit}`);
     }
+    if (memory !== undefined && memory.byteLength !== CELLS * 8) {
+      throw new RangeError(`byte budget memory must be ${CELLS * 8} bytes, got ${memory.byteLength}`);
+    }
+    this.cells = new BigInt64Array(memory ?? new SharedArrayBuffer(CELLS * 8));
   }
 
-  /** Bytes currently reserved. */
+  /** The shared memory to hand to another thread, which makes `new ByteBudget(limit, memory)`. */
+  get memory(): SharedArrayBuffer {
+    return this.cells.buffer as SharedArrayBuffer;
+  }
+
+  /** Bytes currently reserved (by every thread sharing the budget). */
   get inUse(): number {
-    return this.used;
+    return Number(Atomics.load(this.cells, USED));
   }
 
   /** Highest `inUse` seen: for tests and benchmarks. */
   get peakInUse(): number {
-    return this.peak;
+    return Number(Atomics.load(this.cells, PEAK));
   }
 
   /** How many requests had to wait for others to release: for tests and benchmarks. */
   get waitCount(): number {
-    return this.waits;
+    return Number(Atomics.load(this.cells, WAITS));
   }
 
   /** Reserve `bytes` (1..limit); resolves to the function that releases them (call it once). */
@@ -36,33 +50,97 @@ export class ByteBudget {
     if (!Number.isSafeInteger(bytes) || bytes < 1 || bytes > this.limit) {
       throw new RangeError(`cannot reserve ${bytes} bytes from a budget of ${this.limit}`);
     }
-    if (this.queue.length === 0 && this.used + bytes <= this.limit) {
-      this.take(bytes);
-    } else {
-      this.waits += 1;
-      await new Promise<void>((grant) => this.queue.push({ bytes, grant }));
+    const amount = BigInt(bytes);
+    const cells = this.cells;
+    // A ticket keeps the order of arrival across threads: only the one being served may take.
+    const ticket = Atomics.add(cells, NEXT_TICKET, 1n);
+    let waited = false;
+    for (;;) {
+      const seen = Atomics.load(cells, CHANGES);
+      if (Atomics.load(cells, SERVING) === ticket && this.take(amount)) break;
+      if (!waited) {
+        waited = true;
+        Atomics.add(cells, WAITS, 1n);
+      }
+      const wait = waitAsync(cells, CHANGES, seen);
+      if (wait.async) await wait.value;
     }
+    Atomics.add(cells, SERVING, 1n);
+    this.changed();
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      this.used -= bytes;
-      this.grantWaiting();
+      Atomics.sub(cells, USED, amount);
+      this.changed();
     };
   }
 
-  private take(bytes: number): void {
-    this.used += bytes;
-    this.peak = Math.max(this.peak, this.used);
-  }
-
-  private grantWaiting(): void {
-    for (let next = this.queue[0]; next && this.used + next.bytes <= this.limit; next = this.queue[0]) {
-      this.queue.shift();
-      this.take(next.bytes);
-      next.grant();
+  private take(amount: bigint): boolean {
+    const limit = BigInt(this.limit);
+    for (;;) {
+      const used = Atomics.load(this.cells, USED);
+      if (used + amount > limit) return false;
+      if (Atomics.compareExchange(this.cells, USED, used, used + amount) !== used) continue;
+      for (let peak = Atomics.load(this.cells, PEAK); peak < used + amount;) {
+        const seen = Atomics.compareExchange(this.cells, PEAK, peak, used + amount);
+        if (seen === peak) break;
+        peak = seen;
+      }
+      return true;
     }
   }
+
+  /** Wakes every waiter, in every thread, to look again. */
+  private changed(): void {
+    Atomics.add(this.cells, CHANGES, 1n);
+    Atomics.notify(this.cells, CHANGES);
+  }
+}
+
+/** `Atomics.waitAsync` (ES2024; Node has it, the project's TypeScript lib predates it). */
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(
+      cells: BigInt64Array,
+      index: number,
+      value: bigint,
+    ): { async: false; value: string } | { async: true; value: Promise<string> };
+  }
+).waitAsync.bind(Atomics);
+
+// The shared cells (BigInt64: a budget may exceed 2^31 bytes).
+const USED = 0;
+const NEXT_TICKET = 1;
+const SERVING = 2;
+/** Bumped on every release and grant: what waiters wait on. */
+const CHANGES = 3;
+const PEAK = 4;
+const WAITS = 5;
+const CELLS = 6;
+
+/** The budgets a gateway shares across its worker threads, by the key that sets each. */
+export const PROCESS_BUDGETS = ['MaxConcurrentInputSize'] as const;
+export type ProcessBudgetName = (typeof PROCESS_BUDGETS)[number];
+export type ProcessBudgetMemories = Readonly<Record<ProcessBudgetName, SharedArrayBuffer>>;
+
+let installed: ProcessBudgetMemories | undefined;
+
+/** New memory for each process-wide budget: made once by the gateway, handed to every worker. */
+export function createProcessBudgetMemories(): ProcessBudgetMemories {
+  const memories = {} as Record<ProcessBudgetName, SharedArrayBuffer>;
+  for (const name of PROCESS_BUDGETS) memories[name] = new SharedArrayBuffer(CELLS * 8);
+  return memories;
+}
+
+/** Makes this thread's `processBudget` calls draw on the memories the gateway made. */
+export function installProcessBudgets(memories: ProcessBudgetMemories): void {
+  installed = memories;
+}
+
+/** The budget `name` sets: shared by every worker once installed, this thread's own otherwise. */
+export function processBudget(name: ProcessBudgetName, limit: number): ByteBudget {
+  return new ByteBudget(limit, installed?.[name]);
 }
 
 /** Run `work` over `chunk` in slices of at most the budget's limit, each holding its reservation. */

@@ -10,7 +10,7 @@ import type { ObjectKey, ObjectReadStream, ObjectStorage } from '../storage/cont
 import { A1_MAGIC, A1_OVERHEAD, describeMagic } from './a1-format.js';
 import { createA1EncryptStream } from './a1-encrypt-stream.js';
 import { createA1DecryptStream } from './a1-decrypt-stream.js';
-import { ByteBudget } from './byte-budget.js';
+import { processBudget, type ByteBudget } from './byte-budget.js';
 import {
   C1_CHUNK_SIZE,
   C1_HEADER_SIZE,
@@ -47,7 +47,7 @@ export async function createEncryptionLayer(
     );
   }
   const keyring = await loadKeyring(settings.masterKey, settings.previousMasterKeys);
-  const budget = new ByteBudget(limit);
+  const budget = processBudget('MaxConcurrentInputSize', limit);
   return (inner) => new EncryptedStorage(inner, keyring, budget, settings.writeFormat ?? 'C1');
 }
 

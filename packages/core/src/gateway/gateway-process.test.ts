@@ -71,8 +71,14 @@ describe('gateway process (bundled dist/plugin/gateway.mjs, provider filesystem)
     const socketPath = join(dir, 'gateway.sock');
     const started = await startGateway(socketPath, {
       StorageDirectory: join(dir, 'orthanc'),
-      FileSystemObjectStorage: { Directory: join(dir, 'objects'), GatewayCallTimeout: 42, Typo: 1 },
+      FileSystemObjectStorage: {
+        Directory: join(dir, 'objects'),
+        GatewayCallTimeout: 42,
+        GatewayWorkers: 2,
+        Typo: 1,
+      },
     });
+    const sockets = [socketPath, `${socketPath}.1`];
     expect(started.handshake).toEqual({
       status: 'ready',
       rangeReads: true,
@@ -80,23 +86,28 @@ describe('gateway process (bundled dist/plugin/gateway.mjs, provider filesystem)
       // "Where is it" always; /move-storage and its job only in hybrid mode.
       restRoutes: ['/object-storage/locations/(patients|studies|series|instances)/([^/]+)'],
       jobTypes: [],
+      // One socket per worker thread (GatewayWorkers).
+      sockets,
     });
-    expect(((await stat(socketPath)).mode & 0o777).toString(8)).toBe('600');
-    expect(started.stderr.some((line) => /^W\t.*Typo/.test(line))).toBe(true);
+    // Warnings once (by the main thread), whatever the number of workers.
+    expect(started.stderr.filter((line) => /^W\t.*Typo/.test(line))).toHaveLength(1);
 
-    const client = await ShimClient.connect(socketPath);
+    // Each worker serves its socket; what one writes, the other reads.
+    const [first, second] = await Promise.all(sockets.map((path) => ShimClient.connect(path)));
+    for (const path of sockets) expect(((await stat(path)).mode & 0o777).toString(8)).toBe('600');
     const uuid = randomUUID();
     const data = randomBytes(70_000);
-    await client.create(uuid, 1, data);
-    expect((await client.readWhole(uuid, 1)).equals(data)).toBe(true);
-    client.close();
+    await first!.create(uuid, 1, data);
+    expect((await second!.readWhole(uuid, 1)).equals(data)).toBe(true);
+    first!.close();
+    second!.close();
     expect(
       started.stderr.some((line) => line.startsWith(`I\tcreated attachment ${uuid} of type 1: 70.00 KB in`)),
     ).toBe(true);
 
     started.child.stdin!.end();
     expect(await started.exited).toBe(0);
-    expect(existsSync(socketPath)).toBe(false);
+    for (const path of sockets) expect(existsSync(path)).toBe(false);
   });
 
   it("logs Node's process warnings as warnings (W lines), not as bare stderr lines", async () => {

@@ -1,16 +1,17 @@
-import { chmod, stat, unlink } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { createServer, type Server, type Socket } from 'node:net';
+import { workerData } from 'node:worker_threads';
 import { parseProviderSettings } from '../config/parse.js';
 import type { ProviderId, ProviderSettings } from '../config/settings.js';
 import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import { createGatewayServices } from '../hybrid/services.js';
+import { createProcessBudgetMemories } from '../crypto/byte-budget.js';
 import { createStorageStack, type StorageStack } from '../storage/compose.js';
-import type { BucketClient, ObjectStorage } from '../storage/contract.js';
+import type { BucketClient } from '../storage/contract.js';
 import { readEnvelope } from './envelope.js';
-import { serveConnection } from './serve-connection.js';
-import { createStderrLogger, redirectConsole } from './stderr-logger.js';
+import { isWorkerData, serveWorker } from './gateway-worker.js';
+import { GatewayWorker, WorkerStartError } from './worker-supervision.js';
+import { createStderrLogger, redirectConsole, routeProcessWarnings } from './stderr-logger.js';
 
 /** What each provider package gives the gateway: how to open its bucket client. */
 export interface ProviderDefinition<P extends ProviderId> {
@@ -41,12 +42,14 @@ export type Handshake =
       restRoutes: string[];
       /** Job types whose saved jobs the shim hands back here after a restart. */
       jobTypes: string[];
+      /** One Unix socket per worker thread: the shim spreads its connections over them. */
+      sockets: string[];
     }
   | { status: 'error'; message: string };
 
 const STOP_GRACE_MS = 3000;
 
-/** Entry point of a gateway process started by the native shim. */
+/** Entry point of a gateway process started by the native shim (and of each of its workers). */
 export async function runGateway<P extends ProviderId>(definition: ProviderDefinition<P>): Promise<void> {
   await serveGateway(definition.provider, async (settings, log) => {
     const client = await definition.createBucketClient(settings, { log });
@@ -55,31 +58,26 @@ export async function runGateway<P extends ProviderId>(definition: ProviderDefin
 }
 
 /**
- * Reads the configuration envelope from stdin, opens the storage, serves the shim's socket
- * and answers the handshake. Exits when stdin ends (Orthanc stopped or died).
+ * In the process the shim started: reads the configuration envelope from stdin, starts
+ * `GatewayWorkers` worker threads (each running this same script, which lands in serveWorker),
+ * and answers the handshake once all of them serve their socket. Exits when stdin ends (Orthanc
+ * stopped or died), and when a worker dies: the shim then restarts the whole gateway with backoff.
  */
 export async function serveGateway<P extends ProviderId>(provider: P, open: StorageOpener<P>): Promise<void> {
+  if (isWorkerData(workerData)) return serveWorker(provider, open, workerData);
   const log = createStderrLogger();
   redirectConsole(log);
   routeProcessWarnings(log);
   const handshake = (answer: Handshake) => process.stdout.write(`${JSON.stringify(answer)}\n`);
-  const state: { server?: Server; storage?: ObjectStorage; socketPath?: string; socketInode?: number } = {};
-  const sockets = new Set<Socket>();
+  const workers: GatewayWorker[] = [];
 
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     setTimeout(() => process.exit(code), STOP_GRACE_MS).unref();
-    state.server?.close();
-    for (const socket of sockets) socket.destroy();
-    await state.storage?.close().catch(() => {});
-    // Unlink our socket only: a restarted gateway may already listen on the same path.
-    // The private directory belongs to the shim, which removes it when Orthanc stops.
-    if (state.socketPath !== undefined && state.socketInode !== undefined) {
-      const current = await stat(state.socketPath).catch(() => undefined);
-      if (current?.ino === state.socketInode) await unlink(state.socketPath).catch(() => {});
-    }
+    // Each worker closes its storage and unlinks its own socket.
+    await Promise.all(workers.map((worker) => worker.stop()));
     process.exit(code);
   };
   process.on('SIGTERM', () => void stop(0));
@@ -97,47 +95,54 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
         `this gateway serves provider '${provider}', the shim asked for '${envelope.provider}'`,
       );
     }
-    const parsed = parseProviderSettings(provider, envelope.configuration, {
-      baseDirectory: await orthancBaseDirectory(envelope.configurationPath),
-    });
+    const baseDirectory = await orthancBaseDirectory(envelope.configurationPath);
+    const parsed = parseProviderSettings(provider, envelope.configuration, { baseDirectory });
     for (const warning of parsed.warnings) log.warn(warning);
     const settings = parsed.settings;
     if (settings === undefined)
       throw new ConfigurationError(`${envelope.section} section missing: plugin disabled`);
 
-    const stack = await open(settings, log);
-    state.storage = stack.storage;
-    const services = createGatewayServices(stack, log);
-    const invoke = services.invoke.bind(services);
-    await unlink(envelope.socketPath).catch(() => {}); // stale socket of a previous gateway
-    const storage = state.storage;
-    const server = createServer((socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      void serveConnection(socket, storage, log, invoke);
-    });
-    state.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ path: envelope.socketPath, backlog: 511 }, () => {
-        server.off('error', reject);
-        resolve();
+    const budgets = createProcessBudgetMemories();
+    const start = (index: number) => {
+      const worker = new GatewayWorker({
+        kind: 'orthanc-object-storage-gateway-worker',
+        index,
+        socketPath: workerSocketPath(envelope.socketPath, index),
+        envelope,
+        baseDirectory,
+        budgets,
       });
-    });
-    server.on('error', (error) => log.error(`gateway: socket server error: ${error.message}`));
-    await chmod(envelope.socketPath, 0o600);
-    state.socketPath = envelope.socketPath;
-    state.socketInode = (await stat(envelope.socketPath)).ino;
+      workers.push(worker);
+      return worker.ready;
+    };
+    // The first worker alone, so start-up work (e.g. creating the container) happens once.
+    const first = await start(0);
+    const others = await Promise.all(
+      Array.from({ length: settings.gatewayWorkers - 1 }, (_, i) => start(i + 1)),
+    );
+    for (const worker of workers) {
+      void worker.exited.then((how) => {
+        if (stopping) return;
+        // Its share of the budgets may be held for good: the plugin restarts the whole gateway.
+        log.error(`gateway worker ${worker.index} ${how}; exiting: the plugin restarts the gateway`);
+        process.exit(1);
+      });
+    }
+    log.info(
+      `gateway: ${workers.length} worker thread${workers.length > 1 ? 's' : ''} (GatewayWorkers), one socket each`,
+    );
     handshake({
       status: 'ready',
-      rangeReads: storage.supportsVerifiedRangeReads,
+      rangeReads: [first, ...others].every((ready) => ready.rangeReads),
       callTimeoutSeconds: settings.gatewayCallTimeoutSeconds,
-      ...services.announcement,
+      restRoutes: first.restRoutes,
+      jobTypes: first.jobTypes,
+      sockets: workers.map((worker) => worker.socketPath),
     });
   } catch (error) {
     // Configuration errors carry their own clear message; never print stacks (or secrets).
     const message =
-      error instanceof ConfigurationError
+      error instanceof ConfigurationError || error instanceof WorkerStartError
         ? error.message
         : `gateway start-up failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
     handshake({ status: 'error', message });
@@ -145,18 +150,14 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
   }
 }
 
+/** Worker 0 listens on the path the shim chose; worker i on that path with `.i` appended. */
+export function workerSocketPath(socketPath: string, index: number): string {
+  return index === 0 ? socketPath : `${socketPath}.${index}`;
+}
+
 /** The folder Orthanc resolves relative paths against: the configuration file's, or the folder given. */
 async function orthancBaseDirectory(configurationPath: string | undefined): Promise<string | undefined> {
   if (!configurationPath) return undefined;
   const info = await stat(configurationPath).catch(() => undefined);
   return info?.isDirectory() ? configurationPath : dirname(configurationPath);
-}
-
-/**
- * Node prints process warnings (e.g. an SDK's end-of-support notice) as bare stderr lines, which
- * the shim would log as errors: log them as warnings instead, through our own line format.
- */
-function routeProcessWarnings(log: Logger): void {
-  process.removeAllListeners('warning');
-  process.on('warning', (warning) => log.warn(`${warning.name}: ${warning.message}`));
 }

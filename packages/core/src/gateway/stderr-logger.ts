@@ -25,3 +25,12 @@ export function redirectConsole(log: Logger): void {
   console.warn = (...args: unknown[]) => log.warn(text(args));
   console.error = (...args: unknown[]) => log.error(text(args));
 }
+
+/**
+ * Node prints process warnings (e.g. an SDK's end-of-support notice) as bare stderr lines, which
+ * the shim would log as errors: log them as warnings instead, through our own line format.
+ */
+export function routeProcessWarnings(log: Logger): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => log.warn(`${warning.name}: ${warning.message}`));
+}

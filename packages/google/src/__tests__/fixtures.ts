@@ -16,6 +16,7 @@ export function googleSettings(overrides: Partial<GoogleCloudSettings> = {}): Go
     encryption: undefined,
     nodeExecutable: undefined,
     gatewayCallTimeoutSeconds: 60,
+    gatewayWorkers: 1,
     orthanc: { storageDirectory: 'OrthancStorage', syncStorageArea: true, httpsCaCertificates: undefined },
     serviceAccountFile: undefined,
     bucketName: 'orthanc-test',
