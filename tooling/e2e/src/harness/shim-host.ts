@@ -53,6 +53,8 @@ export interface ShimHostOptions {
   readonly workDir: string;
   /** Calls run at once, as Orthanc's HTTP threads would (default 16). */
   readonly threads?: number;
+  /** Variables added to the host's environment (e.g. TMPDIR, where the shim puts its sockets). */
+  readonly env?: Record<string, string>;
 }
 
 /** A running fake host. `ready` is false when the plugin refused to start (see `log`). */
@@ -82,7 +84,7 @@ export class ShimHost {
     writeFileSync(configPath, JSON.stringify(options.configuration), { mode: 0o600 });
     const child = spawn(shimHostBinary(), [options.plugin, configPath, String(options.threads ?? 16)], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: process.env, // this module's (Jest's) environment, e.g. STORAGE_EMULATOR_HOST
+      env: { ...process.env, ...options.env }, // Jest's environment, e.g. STORAGE_EMULATOR_HOST
     });
     const host = new ShimHost(child);
     createInterface({ input: child.stderr! }).on('line', (line) => host.log.push(line));
