@@ -27,6 +27,9 @@ class FileSystemStore implements BackendStore {
   section(encryption: MasterKeyFile | undefined): Record<string, unknown> {
     return {
       Directory: this.location,
+      // Two worker threads whatever the machine (the default follows its CPUs): the suites prove
+      // that calls, REST routes and jobs work spread over workers.
+      GatewayWorkers: 2,
       ...(encryption && { StorageEncryption: { Enable: true, MasterKey: [encryption.id, encryption.path] } }),
     };
   }
