@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../errors.js';
+import type { ProviderId } from './settings.js';
 import {
   DEFAULT_GATEWAY_CALL_TIMEOUT_SECONDS,
   defaultGatewayWorkers,
@@ -569,5 +570,28 @@ describe('GoogleCloudStorage and FileSystemObjectStorage', () => {
     expect(
       errorOf(() => parseProviderSettings('filesystem', { FileSystemObjectStorage: {} })).message,
     ).toMatch(/"FileSystemObjectStorage" key "Directory" is required/);
+  });
+});
+
+describe('GatewayWorkers, in every provider section', () => {
+  const sections: [ProviderId, string, Record<string, unknown>][] = [
+    ['aws', 'AwsS3Storage', { BucketName: 'b', Region: 'eu-west-1' }],
+    ['azure', 'AzureBlobStorage', { ConnectionString: 'UseDevelopmentStorage=true', ContainerName: 'c1c' }],
+    ['azure', 'BlobStorage', { AccountName: 'acct', AccountKey: 'a2V5', ContainerName: 'cont' }],
+    ['google', 'GoogleCloudStorage', { BucketName: 'b' }],
+    ['filesystem', 'FileSystemObjectStorage', { Directory: '/tmp/objects' }],
+  ];
+
+  it.each(sections)('%s %s reads it, defaults to the CPUs available (1 to 4)', (provider, name, required) => {
+    const read = (extra: Record<string, unknown>) =>
+      parseProviderSettings(provider, { [name]: { ...required, ...extra } }).settings!.gatewayWorkers;
+    expect(read({ GatewayWorkers: 3 })).toBe(3);
+    expect(read({ GatewayWorkers: 64 })).toBe(64);
+    expect(read({})).toBe(defaultGatewayWorkers());
+    expect(defaultGatewayWorkers()).toBeGreaterThanOrEqual(1);
+    expect(defaultGatewayWorkers()).toBeLessThanOrEqual(4);
+    expect(errorOf(() => read({ GatewayWorkers: 0 })).message).toContain(
+      `"${name}" key "GatewayWorkers" has value 0; allowed: an integer from 1 to 64 worker threads`,
+    );
   });
 });

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ShimHost } from '../harness/shim-host.js';
-import { cpuMs, processMemory } from '../harness/proc.js';
+import { cpuMs, processMemory, threadCpuMs } from '../harness/proc.js';
 import { artifactDir, nodeExecutable, repoRoot } from '../harness/repo.js';
 import { machineInfo, median, round } from './bench-common.js';
 
@@ -26,6 +26,8 @@ interface Phase {
   readonly mebibytesPerSecond: number;
   /** CPU (user + system, all threads) of the gateway process per operation. */
   readonly gatewayCpuMsPerOperation: number;
+  /** The same by kind of thread (see threadCpuMs): where the gateway's CPU goes. */
+  readonly gatewayCpuMsPerOperationByThread: Record<string, number>;
   /** CPU of the fake host (the shim and its callers, which make and check the bytes). */
   readonly hostCpuMsPerOperation: number;
 }
@@ -50,10 +52,17 @@ async function phase(
   checkMatch: boolean,
 ): Promise<Phase> {
   const gatewayBefore = cpuMs(gateway) ?? NaN;
+  const threadsBefore = threadCpuMs(gateway);
   const hostBefore = hostCpu(host);
   const start = process.hrtime.bigint();
   const results = await Promise.all(Array.from({ length: OPERATIONS }, (_, i) => run(i)));
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const threadsAfter = threadCpuMs(gateway);
+  const byThread = Object.fromEntries(
+    Object.entries(threadsAfter)
+      .map(([name, ms]) => [name, round((ms - (threadsBefore[name] ?? 0)) / OPERATIONS, 3)] as const)
+      .filter(([, ms]) => ms > 0),
+  );
   const failed = results.filter((result) => result.rc !== 0 || (checkMatch && result.match !== true));
   if (failed.length > 0) throw new Error(`${failed.length} calls failed or read wrong bytes`);
   return {
@@ -62,6 +71,7 @@ async function phase(
     operationsPerSecond: round(OPERATIONS / seconds, 1),
     mebibytesPerSecond: round((OPERATIONS * OBJECT_BYTES) / 1048576 / seconds, 1),
     gatewayCpuMsPerOperation: round(((cpuMs(gateway) ?? NaN) - gatewayBefore) / OPERATIONS, 3),
+    gatewayCpuMsPerOperationByThread: byThread,
     hostCpuMsPerOperation: round((hostCpu(host) - hostBefore) / OPERATIONS, 3),
   };
 }

@@ -69,3 +69,26 @@ export function cpuMs(pid: number): number | undefined {
     return undefined;
   }
 }
+
+/**
+ * CPU time (user + system) of a process so far by kind of thread, in ms, from
+ * /proc/<pid>/task/<tid>/stat, threads grouped by name: for Node, "node" (main thread),
+ * "WorkerThread" (worker threads), "V8Worker" (V8's GC and compiler helpers), "libuv-worker"
+ * (file-system and crypto pool).
+ */
+export function threadCpuMs(pid: number): Record<string, number> {
+  const byName: Record<string, number> = {};
+  const ticksMs = 1000 / 100; // USER_HZ
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    byName[name] = (byName[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) * ticksMs;
+  }
+  return byName;
+}
