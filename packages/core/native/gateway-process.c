@@ -686,6 +686,13 @@ int gateway_is_current(unsigned generation) {
 
 const char *gateway_ready_handshake(void) { return g_ready_handshake; }
 
+int gateway_worker_count(void) {
+  pthread_mutex_lock(&g_lock);
+  int workers = g_worker_count;
+  pthread_mutex_unlock(&g_lock);
+  return workers;
+}
+
 int64_t gateway_call_timeout_ms(void) {
   pthread_mutex_lock(&g_lock);
   int64_t timeout_ms = g_call_timeout_ms;

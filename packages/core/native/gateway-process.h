@@ -45,6 +45,9 @@ int64_t gateway_call_timeout_ms(void);
 /* The first gateway's "ready" handshake line (JSON), once gateway_start has succeeded. */
 const char *gateway_ready_handshake(void);
 
+/* The worker threads (sockets) of the running gateway. */
+int gateway_worker_count(void);
+
 /* The socket of one worker of the gateway of that generation; -1 once that gateway is gone. */
 int gateway_socket_address(unsigned generation, int worker, struct sockaddr_un *address);
 

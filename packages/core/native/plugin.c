@@ -132,9 +132,9 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext *contex
   OrthancPluginRegisterStorageArea2(context, storage_create, storage_read_whole,
                                     range_reads ? storage_read_range : NULL, storage_remove);
   log_message(LOG_WARNING,
-              "storage area registered (section %s, gateway pid %d, range reads %s, call timeout %lld s "
-              "without progress)",
-              section, (int)pid, range_reads ? "on" : "off: whole-file reads only",
+              "storage area registered (section %s, gateway pid %d with %d worker threads, range reads %s, "
+              "call timeout %lld s without progress)",
+              section, (int)pid, gateway_worker_count(), range_reads ? "on" : "off: whole-file reads only",
               (long long)(gateway_call_timeout_ms() / 1000));
   return 0;
 }

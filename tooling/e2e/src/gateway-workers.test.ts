@@ -78,6 +78,7 @@ describe('GatewayWorkers', () => {
     });
     expect(host.ready).toBe(true);
     expect(host.log.some((line) => line.includes('gateway: 2 worker threads (GatewayWorkers)'))).toBe(true);
+    expect(host.log.some((line) => /storage area registered .*with 2 worker threads/.test(line))).toBe(true);
     // One gateway process, whatever the number of workers.
     expect(host.gatewayPids()).toHaveLength(1);
 

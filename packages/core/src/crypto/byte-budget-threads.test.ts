@@ -4,17 +4,27 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { ByteBudget } from './byte-budget.js';
+import {
+  ByteBudget,
+  createProcessBudgetMemories,
+  installProcessBudgets,
+  processBudget,
+  type ProcessBudgetMemories,
+} from './byte-budget.js';
 
 const BUILT = resolve(import.meta.dirname, '../../dist/crypto/byte-budget.js');
 
 /** A thread that draws on the budget of `memory`; it answers the commands posted to it. */
-function startThread(memory: SharedArrayBuffer, limit: number): Worker {
+function startThread(memory: SharedArrayBuffer, limit: number, memories?: ProcessBudgetMemories): Worker {
   if (!existsSync(BUILT)) throw new Error(`${BUILT} is missing: run pnpm build in packages/core first`);
   const code = `
     const { parentPort, workerData } = require('node:worker_threads');
-    import(workerData.module).then(({ ByteBudget }) => {
-      const budget = new ByteBudget(workerData.limit, workerData.memory);
+    import(workerData.module).then(({ ByteBudget, installProcessBudgets, processBudget }) => {
+      // As a gateway worker does: the memories installed, then the budget its settings set.
+      if (workerData.memories) installProcessBudgets(workerData.memories);
+      const budget = workerData.memories
+        ? processBudget('MaxConcurrentInputSize', workerData.limit)
+        : new ByteBudget(workerData.limit, workerData.memory);
       const held = new Map();
       parentPort.on('message', async (command) => {
         if (command.type === 'acquire') {
@@ -44,7 +54,7 @@ function startThread(memory: SharedArrayBuffer, limit: number): Worker {
   `;
   return new Worker(code, {
     eval: true,
-    workerData: { module: pathToFileURL(BUILT).href, memory, limit },
+    workerData: { module: pathToFileURL(BUILT).href, memory, limit, memories },
   });
 }
 
@@ -129,4 +139,24 @@ describe('ByteBudget shared between threads', () => {
     expect(budget.peakInUse).toBeGreaterThan(600);
     expect(budget.inUse).toBe(0);
   }, 60_000);
+
+  it("is what MaxConcurrentInputSize gives every worker once the gateway's memories are installed", async () => {
+    expect(processBudget('MaxConcurrentInputSize', 100).memory).not.toBe(
+      processBudget('MaxConcurrentInputSize', 100).memory,
+    ); // nothing installed: each its own
+    const memories = createProcessBudgetMemories();
+    const thread = startThread(new SharedArrayBuffer(48), 100, memories);
+    threads.push(thread);
+    await next(thread, 'started');
+    installProcessBudgets(memories);
+    const budget = processBudget('MaxConcurrentInputSize', 100);
+    expect(budget.memory).toBe(memories.MaxConcurrentInputSize);
+    thread.postMessage({ type: 'acquire', id: 1, bytes: 70 });
+    await next(thread, 'granted');
+    expect(budget.inUse).toBe(70);
+    thread.postMessage({ type: 'release', id: 1 });
+    const release = await budget.acquire(100);
+    expect(budget.inUse).toBe(100);
+    release();
+  });
 });
