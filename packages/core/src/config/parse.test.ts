@@ -226,7 +226,7 @@ describe('error messages name section, key, value and what is allowed', () => {
     ],
     [
       { GatewayWorkers: 0 },
-      /"GatewayWorkers" has value 0; allowed: an integer from 1 to 64 worker threads \(default: one per available CPU, at most 4\)/,
+      /"GatewayWorkers" has value 0; allowed: an integer from 1 to 64 worker threads \(default: half the CPUs available, 1 to 4\)/,
     ],
     [{ GatewayWorkers: 65 }, /"GatewayWorkers" has value 65; allowed: an integer from 1 to 64/],
     [{ GatewayWorkers: 'auto' }, /"GatewayWorkers" has value "auto"/],
@@ -582,16 +582,19 @@ describe('GatewayWorkers, in every provider section', () => {
     ['filesystem', 'FileSystemObjectStorage', { Directory: '/tmp/objects' }],
   ];
 
-  it.each(sections)('%s %s reads it, defaults to the CPUs available (1 to 4)', (provider, name, required) => {
-    const read = (extra: Record<string, unknown>) =>
-      parseProviderSettings(provider, { [name]: { ...required, ...extra } }).settings!.gatewayWorkers;
-    expect(read({ GatewayWorkers: 3 })).toBe(3);
-    expect(read({ GatewayWorkers: 64 })).toBe(64);
-    expect(read({})).toBe(defaultGatewayWorkers());
-    expect(defaultGatewayWorkers()).toBeGreaterThanOrEqual(1);
-    expect(defaultGatewayWorkers()).toBeLessThanOrEqual(4);
-    expect(errorOf(() => read({ GatewayWorkers: 0 })).message).toContain(
-      `"${name}" key "GatewayWorkers" has value 0; allowed: an integer from 1 to 64 worker threads`,
-    );
-  });
+  it.each(sections)(
+    '%s %s reads it, defaults to half the CPUs available (1 to 4)',
+    (provider, name, required) => {
+      const read = (extra: Record<string, unknown>) =>
+        parseProviderSettings(provider, { [name]: { ...required, ...extra } }).settings!.gatewayWorkers;
+      expect(read({ GatewayWorkers: 3 })).toBe(3);
+      expect(read({ GatewayWorkers: 64 })).toBe(64);
+      expect(read({})).toBe(defaultGatewayWorkers());
+      expect(defaultGatewayWorkers()).toBeGreaterThanOrEqual(1);
+      expect(defaultGatewayWorkers()).toBeLessThanOrEqual(4);
+      expect(errorOf(() => read({ GatewayWorkers: 0 })).message).toContain(
+        `"${name}" key "GatewayWorkers" has value 0; allowed: an integer from 1 to 64 worker threads`,
+      );
+    },
+  );
 });

@@ -41,9 +41,12 @@ export const MAX_GATEWAY_WORKERS = 64;
 /** `GatewayWorkers` default cap: each worker has its own SDK connections and upload buffers. */
 export const DEFAULT_GATEWAY_WORKERS_CAP = 4;
 
-/** `GatewayWorkers` default: one per CPU available to the process, at most 4. */
+/**
+ * `GatewayWorkers` default: half the CPUs available to the process (Orthanc spends about as much
+ * CPU per instance as the gateway, so the gateway can use about half of them), 1 to 4.
+ */
 export function defaultGatewayWorkers(): number {
-  return Math.max(1, Math.min(availableParallelism(), DEFAULT_GATEWAY_WORKERS_CAP));
+  return Math.max(1, Math.min(Math.floor(availableParallelism() / 2), DEFAULT_GATEWAY_WORKERS_CAP));
 }
 
 export interface ParsedSettings<S> {
@@ -340,7 +343,7 @@ function parseCommon(section: SectionReader, orthanc: OrthancSettings, warnings:
       section.integer('GatewayWorkers', undefined, {
         min: 1,
         max: MAX_GATEWAY_WORKERS,
-        unit: `worker threads (default: one per available CPU, at most ${DEFAULT_GATEWAY_WORKERS_CAP})`,
+        unit: `worker threads (default: half the CPUs available, 1 to ${DEFAULT_GATEWAY_WORKERS_CAP})`,
       }) ?? defaultGatewayWorkers(),
     orthanc,
   };

@@ -51,7 +51,7 @@ export interface CommonSettings {
   readonly gatewayCallTimeoutSeconds: number;
   /**
    * Bridge: `GatewayWorkers`: worker threads of the gateway process, each serving its own share of
-   * the shim's connections. Default: the CPUs available to the process, at most 4.
+   * the shim's connections. Default: half the CPUs available to the process, 1 to 4.
    */
   readonly gatewayWorkers: number;
   readonly orthanc: OrthancSettings;
