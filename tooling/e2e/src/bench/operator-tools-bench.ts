@@ -16,6 +16,8 @@ import { childrenCpuSeconds, cpuSeconds } from '../harness/proc.js';
 import { coreCliPath, nodeExecutable, repoRoot } from '../harness/repo.js';
 import { benchTemplates, machineInfo, median, round } from './bench-common.js';
 
+const medianOf = (values: number[]): number => round(median(values), 2);
+
 const INSTANCES = Number(process.env['OOS_BENCH_INSTANCES'] ?? 300);
 const RUNS = Number(process.env['OOS_BENCH_RUNS'] ?? 2);
 const CONCURRENCY = [1, 8] as const;
@@ -87,12 +89,12 @@ function summarize(samples: Sample[]) {
   return {
     objects: samples[0]!.objects,
     megabytes: samples[0]!.megabytes,
-    objectsPerSecond: median(samples.map((s) => s.objectsPerSecond)),
-    megabytesPerSecond: median(samples.map((s) => s.megabytesPerSecond)),
+    objectsPerSecond: medianOf(samples.map((s) => s.objectsPerSecond)),
+    megabytesPerSecond: medianOf(samples.map((s) => s.megabytesPerSecond)),
     cpuMsPerObject: {
-      cli: median(samples.map((s) => s.cpuMsPerObject.cli)),
-      radosgw: median(samples.map((s) => s.cpuMsPerObject.radosgw)),
-      osd: median(samples.map((s) => s.cpuMsPerObject.osd)),
+      cli: medianOf(samples.map((s) => s.cpuMsPerObject.cli)),
+      radosgw: medianOf(samples.map((s) => s.cpuMsPerObject.radosgw)),
+      osd: medianOf(samples.map((s) => s.cpuMsPerObject.osd)),
     },
   };
 }
