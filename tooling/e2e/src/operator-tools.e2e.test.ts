@@ -1,8 +1,10 @@
-// `orthanc-object-storage reencrypt` end to end: a real Orthanc 1.10.1 with the aws plugin over
-// Ceph RGW. A key is retired from 300 instances while Orthanc runs, a run is interrupted with
-// SIGINT and resumed, and a bucket written without encryption is encrypted.
+// The operator tools end to end, with a real Orthanc 1.10.1 and the aws plugin over one Ceph RGW:
+// `reencrypt` retires a key from 300 instances while Orthanc runs, encrypts a bucket written
+// without encryption across a SIGINT, and the README's "Migrating off disk" guide moves an Orthanc
+// with 300 instances on its own disk to the bucket (hybrid mode, /move-storage, verify, hybrid off).
+// One RGW and one generated corpus for all: each case has its own bucket and Orthanc.
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   CreateBucketCommand,
@@ -13,12 +15,15 @@ import {
 import { runCliJson } from './harness/cli.js';
 import { generateCorpus, type CorpusFile } from './harness/dicom/corpus.js';
 import { AWS_PLUGIN, startEncryptedRgw, type EncryptedRgw } from './harness/encrypted-rgw.js';
-import { OrthancServer } from './harness/orthanc.js';
+import { OrthancServer, type OrthancConfiguration } from './harness/orthanc.js';
 import { mapConcurrent, sleep } from './harness/parallel.js';
 
 const BUCKET = 'reencrypt-e2e';
 const PLAIN_BUCKET = 'reencrypt-plain-e2e';
+const MIGRATE_BUCKET = 'migrate-off-disk-e2e';
 const RETIRED = 7;
+/** Instances of the --plaintext case (fewer: it runs reencrypt twice around a SIGINT). */
+const PLAINTEXT_INSTANCES = 30;
 const CURRENT = 123456789;
 let fixture: EncryptedRgw;
 let s3: S3Client;
@@ -204,8 +209,8 @@ describe('reencrypt --plaintext, interrupted by SIGINT and run again', () => {
       configuration: { AwsS3Storage: section },
     });
     const instances = new Map<string, string>();
-    await upload(orthanc, corpus.slice(0, 60), instances);
-    expect(tally(await headers(PLAIN_BUCKET))).toEqual({ plaintext: 60 });
+    await upload(orthanc, corpus.slice(0, PLAINTEXT_INSTANCES), instances);
+    expect(tally(await headers(PLAIN_BUCKET))).toEqual({ plaintext: PLAINTEXT_INSTANCES });
     expect((await listNames(PLAIN_BUCKET)).every((name) => name.endsWith('.dcm'))).toBe(true);
 
     // The operator stops Orthanc, turns encryption on in its configuration, runs reencrypt, starts it.
@@ -232,21 +237,99 @@ describe('reencrypt --plaintext, interrupted by SIGINT and run again', () => {
     expect(first.code).toBe(1);
     const done = first.summary.rewritten.objects;
     expect(done).toBeGreaterThan(0);
-    expect(done).toBeLessThan(60);
+    expect(done).toBeLessThan(PLAINTEXT_INSTANCES);
     const midway = await listNames(PLAIN_BUCKET);
     expect(midway.filter((name) => name.endsWith('.dcm.enc')).length).toBe(done);
-    expect(midway.length).toBe(60); // every instance once: plain or encrypted, never both
-    console.log(JSON.stringify({ reencryptSigint: { rewrittenBeforeSigint: done, of: 60 } }));
+    expect(midway.length).toBe(PLAINTEXT_INSTANCES); // every instance once: plain or encrypted, never both
+    console.log(
+      JSON.stringify({ reencryptSigint: { rewrittenBeforeSigint: done, of: PLAINTEXT_INSTANCES } }),
+    );
 
     const second = await runCliJson<ReencryptSummary>(args);
     expect(second.summary.failures).toEqual([]);
-    expect(second.summary.rewritten.objects).toBe(60 - done);
+    expect(second.summary.rewritten.objects).toBe(PLAINTEXT_INSTANCES - done);
     expect(second.code).toBe(0);
     const after = await headers(PLAIN_BUCKET);
-    expect(tally(after)).toEqual({ 'C1 5': 60 });
+    expect(tally(after)).toEqual({ 'C1 5': PLAINTEXT_INSTANCES });
     expect([...after.keys()].every((name) => name.endsWith('.dcm.enc'))).toBe(true);
 
     await orthanc.start();
     await expectEveryInstanceReads(orthanc, instances);
+  }, 600_000);
+});
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((name) =>
+    statSync(path.join(dir, name)).isFile(),
+  );
+}
+
+describe('migrating off disk (the README guide)', () => {
+  let orthanc: OrthancServer | undefined;
+  const workDir = () => path.join(fixture.workDir, 'orthanc-migrate');
+
+  /** The same Orthanc (work folder, index, StorageDirectory) with another configuration. */
+  async function startOrthanc(
+    configuration: OrthancConfiguration,
+    plugins: string[],
+  ): Promise<OrthancServer> {
+    await orthanc?.stop();
+    orthanc = await OrthancServer.start({ workDir: workDir(), plugins, verbose: false, configuration });
+    return orthanc;
+  }
+
+  function awsSection(hybridMode: string): Record<string, unknown> {
+    const section = fixture.section({ BucketName: MIGRATE_BUCKET, HybridMode: hybridMode });
+    delete section.StorageEncryption;
+    return section;
+  }
+
+  afterAll(async () => {
+    await orthanc?.stop();
+  });
+
+  it('moves an Orthanc with 300 instances on its own disk to the bucket; every instance still reads', async () => {
+    // Before: Orthanc's own storage, no plugin.
+    let server = await startOrthanc({}, []);
+    const sha256ById = new Map<string, string>();
+    await mapConcurrent(corpus, 4, async (file) => {
+      const result = await server.client.uploadFile(file.file);
+      expect(result.Status).toBe('Success');
+      sha256ById.set(result.ID, file.sha256);
+    });
+    expect(sha256ById.size).toBe(300);
+    expect(filesUnder(server.storageDirectory).length).toBe(300);
+
+    await s3.send(new CreateBucketCommand({ Bucket: MIGRATE_BUCKET }));
+    // 1. The plugin in hybrid mode WriteToObjectStorage: new files go to the bucket, old ones still read.
+    server = await startOrthanc({ AwsS3Storage: awsSection('WriteToObjectStorage') }, [AWS_PLUGIN]);
+    // 2. Move everything.
+    const patients = await server.client.getJson<string[]>('/patients');
+    const moved = await server.client.postJson<Record<string, number>>('/move-storage', {
+      Resources: patients,
+      TargetStorage: 'object-storage',
+    });
+    expect(moved).toMatchObject({ AttachmentsMoved: 300, AttachmentsFailed: 0 });
+    expect(filesUnder(server.storageDirectory)).toEqual([]);
+
+    // 3. verify: every object reads, and the bucket and the index agree.
+    const check = await runCliJson<{ objects: number; problems: unknown[] }>([
+      'verify',
+      '--config',
+      server.configPath,
+      '--orthanc',
+      server.url,
+    ]);
+    expect(check.summary.problems).toEqual([]);
+    expect(check.summary.objects).toBe(300);
+    expect(check.code).toBe(0);
+
+    // 4. Hybrid mode off: bucket only. Every instance reads byte-exact.
+    server = await startOrthanc({ AwsS3Storage: awsSection('Disabled') }, [AWS_PLUGIN]);
+    const wrong: string[] = [];
+    await mapConcurrent([...sha256ById], 4, async ([id, sha256]) => {
+      if ((await server.client.instanceFileSha256(id)).sha256 !== sha256) wrong.push(id);
+    });
+    expect(wrong).toEqual([]);
   }, 600_000);
 });
