@@ -100,6 +100,26 @@ describe('rewriteObject', () => {
     expect(client.objects.get(name)?.equals(damaged)).toBe(true);
   });
 
+  it('refuses C1 for a legacy name that does not say its content type, and leaves the original', async () => {
+    const client = new MemoryBucketClient();
+    const name = `${uuid.slice(0, 2)}/${uuid.slice(2, 4)}/${uuid}`;
+    const stored = await a1(plaintext);
+    await put(client, name, stored);
+    await expect(
+      rewriteObject({
+        client,
+        keyring,
+        writeFormat: 'C1',
+        source: await listed(client, name),
+        sourceEncrypted: true,
+        attachment: { uuid, type: undefined },
+        target: name,
+      }),
+    ).rejects.toThrow(/does not say its content type.*WriteFormat A1/);
+    expect([...client.objects.keys()]).toEqual([name]);
+    expect(client.objects.get(name)?.equals(stored)).toBe(true);
+  });
+
   it('moves a plaintext object to its .enc name, encrypted, and removes the plaintext', async () => {
     const client = new MemoryBucketClient();
     const name = `${uuid}.dcm`;

@@ -45,8 +45,15 @@ export async function rewriteObject(rewrite: Rewrite): Promise<RewriteOutcome> {
   const inPlace = target === source.name;
   const replacement = inPlace ? `${source.name}${REPLACEMENT_SUFFIX}` : target;
   const original = await openObject(client, source.name, keyring, { encrypted: rewrite.sourceEncrypted });
-  const attachment = attachmentFor(rewrite, original.boundTo);
-  const { encrypt, storedSize } = encryptStream(rewrite, original.plaintextSize, attachment);
+  let encrypt: Transform;
+  let storedSize: number;
+  try {
+    const attachment = attachmentFor(rewrite, original.boundTo);
+    ({ encrypt, storedSize } = encryptStream(rewrite, original.plaintextSize, attachment));
+  } catch (error) {
+    original.plaintext.destroy(); // release the connection of the read already opened
+    throw error;
+  }
   // One read of the original feeds both the hash and the encryption; a failed check fails the put.
   const sha256 = createHash('sha256');
   // Plaintext is authenticated by the MD5 an S3 listing gives (Azure and GCS reads check theirs).
