@@ -70,6 +70,25 @@ export function cpuMs(pid: number): number | undefined {
   }
 }
 
+const TICKS_PER_SECOND = 100; // Linux USER_HZ
+
+/** utime + stime of a process, in seconds (0 once it is gone). */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
+/** cutime + cstime of a process's `/proc/PID/stat` text: its waited-for children's CPU, in seconds. */
+export function childrenCpuSeconds(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND;
+}
+
 /**
  * CPU time (user + system) of a process so far by kind of thread, in ms, from
  * /proc/<pid>/task/<tid>/stat, threads grouped by name: for Node, "node" (main thread),
@@ -78,7 +97,7 @@ export function cpuMs(pid: number): number | undefined {
  */
 export function threadCpuMs(pid: number): Record<string, number> {
   const byName: Record<string, number> = {};
-  const ticksMs = 1000 / 100; // USER_HZ
+  const ticksMs = 1000 / TICKS_PER_SECOND;
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     let stat: string;
     try {
