@@ -30,7 +30,7 @@ import { fileSystemBackend } from '../backends/filesystem.js';
 import { reissue, type ReissuableFile } from '../harness/dicom/reuid.js';
 import { OrthancServer, type OrthancConfiguration } from '../harness/orthanc.js';
 import { mapConcurrent } from '../harness/parallel.js';
-import { childPids, commandLine, cpuMs, findGatewayPids } from '../harness/proc.js';
+import { childPids, commandLine, cpuMs, cpuTimesMs, findGatewayPids } from '../harness/proc.js';
 import { artifactDir, nodeExecutable, repoRoot } from '../harness/repo.js';
 import {
   benchTemplates,
@@ -68,6 +68,8 @@ interface CpuPerInstance {
   readonly gateway?: number;
   readonly rgw?: number;
   readonly client?: number;
+  /** Of `gateway`, the part spent in the kernel (system calls: socket, file, fsync). */
+  readonly gatewaySystem?: number;
 }
 
 interface RoundResult {
@@ -94,6 +96,7 @@ type Pids = Partial<Record<'orthanc' | 'gateway' | 'rgw', number>>;
 function cpuSnapshot(pids: Pids): Record<string, number> {
   const snapshot: Record<string, number> = { client: clientCpuMs() };
   for (const [name, pid] of Object.entries(pids)) if (pid !== undefined) snapshot[name] = cpuMs(pid) ?? 0;
+  if (pids.gateway !== undefined) snapshot['gatewaySystem'] = cpuTimesMs(pids.gateway)?.system ?? 0;
   return snapshot;
 }
 
@@ -112,7 +115,7 @@ function cpuPerInstance(
   const per = (name: string) => round(((after[name] ?? 0) - (before[name] ?? 0)) / count, 2);
   return {
     ...(pids.orthanc !== undefined && { orthanc: per('orthanc') }),
-    ...(pids.gateway !== undefined && { gateway: per('gateway') }),
+    ...(pids.gateway !== undefined && { gateway: per('gateway'), gatewaySystem: per('gatewaySystem') }),
     ...(pids.rgw !== undefined && { rgw: per('rgw') }),
     ...(includeClient && { client: per('client') }),
   };
