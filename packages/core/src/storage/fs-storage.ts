@@ -29,6 +29,8 @@ function isCode(error: unknown, ...codes: string[]): boolean {
 
 /** Bytes gathered before one writev: few system calls per object, memory bounded. */
 const WRITE_BATCH = 1024 * 1024;
+/** Bound of the set of directories known to exist (Orthanc's layout has 65,536 leaves). */
+const MAX_KNOWN_DIRECTORIES = 65_536;
 /** Bytes per read of a stored file. */
 const READ_CHUNK = 1024 * 1024;
 
@@ -130,6 +132,8 @@ class FileSlice extends Readable {
  */
 export class FileSystemStorage implements ObjectStorage {
   readonly supportsVerifiedRangeReads = true;
+  /** Directories this process made or wrote in: Orthanc's layout has at most 65,536. */
+  private readonly knownDirectories = new Set<string>();
   constructor(readonly options: FileSystemStorageOptions) {}
 
   /** `<root>/<c1c2>/<c3c4>/<uuid>`. */
@@ -166,19 +170,28 @@ export class FileSystemStorage implements ObjectStorage {
     }
   }
 
-  /** Opens the temp file, making its directories when missing (a concurrent remove may drop them: retry). */
+  /**
+   * Opens the temp file. Its directory is made first unless this process made or used it before
+   * (one call instead of a failed open, mkdir and open again); a concurrent remove may drop it
+   * meanwhile: make it again and retry.
+   */
   private async openTemp(directory: string, temp: string): Promise<FileHandle> {
     for (let attempt = 1; ; attempt++) {
+      if (!this.knownDirectories.has(directory)) {
+        await mkdir(directory, { recursive: true });
+        if (this.knownDirectories.size >= MAX_KNOWN_DIRECTORIES) this.knownDirectories.clear();
+        this.knownDirectories.add(directory);
+      }
       try {
         return await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
       } catch (error) {
+        this.knownDirectories.delete(directory);
         if (!isCode(error, 'ENOENT') || attempt >= 5) {
           throw new ObjectStorageError(`cannot create ${temp}: ${(error as Error).message}`, {
             cause: error,
           });
         }
       }
-      await mkdir(directory, { recursive: true });
     }
   }
 
@@ -260,6 +273,7 @@ export class FileSystemStorage implements ObjectStorage {
     // Like Orthanc: drop the two levels of directories when they are now empty.
     const parent = dirname(path);
     try {
+      this.knownDirectories.delete(parent);
       await rmdir(parent);
       await rmdir(dirname(parent));
     } catch {
