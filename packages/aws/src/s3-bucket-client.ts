@@ -6,6 +6,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   paginateListObjectsV2,
   PutObjectCommand,
   PutObjectTaggingCommand,
@@ -22,6 +23,7 @@ import {
   type UploadBuffer,
   IntegrityError,
   ObjectNotFoundError,
+  PreconditionFailedError,
   RangeNotSatisfiableError,
   type AwsS3Settings,
   type BucketClient,
@@ -29,6 +31,7 @@ import {
   type ListOptions,
   type Logger,
   type ObjectReadStream,
+  type PutOptions,
 } from '@orthanc-object-storage/core';
 import { addContentMd5, md5Base64 } from './content-md5.js';
 import { describeBucket, s3ClientConfig } from './s3-client-config.js';
@@ -73,8 +76,9 @@ export class S3BucketClient implements BucketClient {
     };
   }
 
-  async put(name: string, size: number, body: Readable): Promise<void> {
+  async put(name: string, size: number, body: Readable, options: PutOptions = {}): Promise<void> {
     const what = `writing ${name} to ${this.description}`;
+    const condition = options.ifVersion === undefined ? {} : { IfMatch: options.ifVersion };
     try {
       if (size <= this.partBytes) {
         let whole: UploadBuffer | undefined;
@@ -89,6 +93,7 @@ export class S3BucketClient implements BucketClient {
               Body: data,
               ContentLength: size,
               ContentMD5: md5Base64(data),
+              ...condition,
             }),
           );
         } finally {
@@ -96,7 +101,7 @@ export class S3BucketClient implements BucketClient {
         }
         return;
       }
-      await this.putMultipart(name, size, body, what);
+      await this.putMultipart(name, size, body, what, options.ifVersion);
     } catch (error) {
       body.destroy();
       throw toStorageError(error, this.description, 'write', name);
@@ -108,7 +113,13 @@ export class S3BucketClient implements BucketClient {
    * reserved from the client's shared budget and released once its request is answered.
    * Aborted on failure, so no parts are left behind.
    */
-  private async putMultipart(name: string, size: number, body: Readable, what: string): Promise<void> {
+  private async putMultipart(
+    name: string,
+    size: number,
+    body: Readable,
+    what: string,
+    ifVersion?: string,
+  ): Promise<void> {
     const bucket = this.settings.bucketName;
     const created = await this.client.send(new CreateMultipartUploadCommand(this.writeParams(name)));
     const uploadId = created.UploadId;
@@ -149,12 +160,15 @@ export class S3BucketClient implements BucketClient {
       await Promise.all(inFlight);
       if (failure !== undefined) throw failure;
       completed.sort((a, b) => a.PartNumber! - b.PartNumber!);
+      // RGW 16 ignores If-Match on CompleteMultipartUpload (AWS honours it): check just before too.
+      if (ifVersion !== undefined) await this.expectVersion(name, ifVersion);
       await this.client.send(
         new CompleteMultipartUploadCommand({
           Bucket: bucket,
           Key: name,
           UploadId: uploadId,
           MultipartUpload: { Parts: completed },
+          ...(ifVersion === undefined ? {} : { IfMatch: ifVersion }),
         }),
       );
     } catch (error) {
@@ -173,6 +187,25 @@ export class S3BucketClient implements BucketClient {
           Key: name,
           Tagging: { TagSet: tags.map(([Key, Value]) => ({ Key, Value })) },
         }),
+      );
+    }
+  }
+
+  /** Throws PreconditionFailedError unless `name` exists with ETag `version`. */
+  private async expectVersion(name: string, version: string): Promise<void> {
+    let etag: string | undefined;
+    try {
+      etag = (await this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucketName, Key: name })))
+        .ETag;
+    } catch (error) {
+      const mapped = toStorageError(error, this.description, 'write', name);
+      if (!(mapped instanceof ObjectNotFoundError) && (error as { name?: string }).name !== 'NotFound') {
+        throw mapped;
+      }
+    }
+    if (unquoted(etag) !== version) {
+      throw new PreconditionFailedError(
+        `S3: did not write ${name} in ${this.description}: it changed or was removed since it was listed`,
       );
     }
   }
@@ -240,7 +273,12 @@ export class S3BucketClient implements BucketClient {
           // A single-part ETag is the MD5 of the bytes; a multipart one ends in "-<parts>".
           const etag = object.ETag?.replace(/"/g, '').toLowerCase();
           const md5 = etag !== undefined && /^[0-9a-f]{32}$/.test(etag) ? etag : undefined;
-          yield { name: object.Key, size: object.Size ?? 0, ...(md5 && { md5 }) };
+          yield {
+            name: object.Key,
+            size: object.Size ?? 0,
+            version: unquoted(object.ETag),
+            ...(md5 && { md5 }),
+          };
         }
       }
     } catch (error) {
@@ -277,6 +315,14 @@ export class S3BucketClient implements BucketClient {
   async close(): Promise<void> {
     this.client.destroy();
   }
+}
+
+/**
+ * The ETag as `ListedObject.version`: without its quotes, which RGW 16 needs in If-Match (it
+ * compares the header with the bare value and answers 412 to the quoted form).
+ */
+function unquoted(etag: string | undefined): string {
+  return (etag ?? '').replace(/"/g, '');
 }
 
 function bodyOf(output: GetObjectCommandOutput): Readable {

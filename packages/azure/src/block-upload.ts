@@ -19,6 +19,8 @@ export interface UploadRequest {
   readonly tier: string | undefined;
   readonly pool: BufferPool;
   readonly tuning: UploadTuning;
+  /** Write only over the blob with this ETag (If-Match). */
+  readonly ifMatch?: string;
 }
 
 /**
@@ -81,6 +83,7 @@ async function putSingle(request: UploadRequest): Promise<void> {
     const body = content ?? Buffer.alloc(0);
     await blob.upload(body, body.length, {
       tier,
+      ...(request.ifMatch === undefined ? {} : { conditions: { ifMatch: request.ifMatch } }),
       transactionalContentMD5: md5(body),
       blobHTTPHeaders: { blobContentType: 'application/octet-stream' },
     });
@@ -135,7 +138,11 @@ async function putBlocks(request: UploadRequest): Promise<void> {
     blobContentType: 'application/octet-stream',
     blobContentMD5: whole.digest(),
   };
-  await blob.commitBlockList(blockIds, { tier, blobHTTPHeaders: headers });
+  await blob.commitBlockList(blockIds, {
+    tier,
+    blobHTTPHeaders: headers,
+    ...(request.ifMatch === undefined ? {} : { conditions: { ifMatch: request.ifMatch } }),
+  });
 }
 
 /** Upload `size` bytes from `body`, streamed with bounded memory. */
