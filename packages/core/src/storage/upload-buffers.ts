@@ -2,6 +2,39 @@ import type { Readable } from 'node:stream';
 import { ByteBudget } from '../crypto/byte-budget.js';
 import { ObjectStorageError } from '../errors.js';
 
+const MiB = 1024 * 1024;
+
+/**
+ * Upload bodies held in memory at once by the whole gateway process, across all bucket clients
+ * and concurrent calls (Orthanc writes from many threads). Measured with 16 concurrent 256 MiB
+ * creates: this much plus the process's ~90 MiB base and collector slack stays under 256 MiB RSS.
+ */
+export const DEFAULT_UPLOAD_MEMORY_BYTES = 64 * MiB;
+
+let processBudget: ByteBudget | undefined;
+
+/**
+ * The process-wide upload budget every bucket client reserves from before it buffers a body.
+ * One per process, so the bound holds however many clients exist.
+ */
+export function uploadMemoryBudget(): ByteBudget {
+  processBudget ??= new ByteBudget(DEFAULT_UPLOAD_MEMORY_BYTES);
+  return processBudget;
+}
+
+/**
+ * Replace the process-wide upload budget (before any client is opened): for a budget whose
+ * counters several threads share, or a test's small limit.
+ */
+export function setUploadMemoryBudget(budget: ByteBudget): void {
+  processBudget = budget;
+}
+
+/** Reserve `bytes` from `budget`, or all of it when `bytes` is larger (the holder then runs alone). */
+export function reserveUploadMemory(budget: ByteBudget, bytes: number): Promise<() => void> {
+  return budget.acquire(Math.max(1, Math.min(bytes, budget.limit)));
+}
+
 /** A buffer reserved from `UploadBuffers`: give it back with `release` once the request is answered. */
 export interface UploadBuffer {
   /** Exactly the bytes reserved. */
@@ -10,45 +43,18 @@ export interface UploadBuffer {
 }
 
 /**
- * The upload memory of one bucket client, shared by all its concurrent uploads (Orthanc writes
- * from many threads at once): every buffer an upload holds, whole small object or multipart part,
- * is reserved here first, so the client never holds more than `limitBytes` of upload bodies
- * whatever the number of calls. Part-sized buffers are reused, so steady uploads leave no garbage.
+ * Buffers for upload bodies (whole small objects, or parts), each reserved from a byte budget,
+ * by default the process-wide one, before it is allocated: uploads wait rather than exceed it.
  */
 export class UploadBuffers {
-  private readonly budget: ByteBudget;
-  private readonly free: Buffer[] = [];
-
   constructor(
-    /** Upload bytes held at once across the client. At least one part. */
-    readonly limitBytes: number,
-    /** Size of a multipart part; buffers of this size are pooled. */
+    /** The largest buffer handed out (a part, or the largest single-request object). */
     readonly partBytes: number,
+    readonly budget: ByteBudget = uploadMemoryBudget(),
   ) {
-    if (!Number.isSafeInteger(partBytes) || partBytes < 1 || limitBytes < partBytes) {
-      throw new RangeError(`upload buffers: limit ${limitBytes} must hold at least one part of ${partBytes}`);
+    if (!Number.isSafeInteger(partBytes) || partBytes < 1) {
+      throw new RangeError(`upload buffers: invalid part size ${partBytes}`);
     }
-    this.budget = new ByteBudget(limitBytes);
-  }
-
-  /** Bytes reserved now, and the most ever reserved at once: for tests and benchmarks. */
-  get inUse(): number {
-    return this.budget.inUse;
-  }
-
-  get peakInUse(): number {
-    return this.budget.peakInUse;
-  }
-
-  /**
-   * Reserve `bytes` (1 to `partBytes`) that a library buffers itself (e.g. an SDK's resumable
-   * upload chunk), waiting while others hold the budget. Call the result once to release them.
-   */
-  reserve(bytes: number): Promise<() => void> {
-    if (!Number.isSafeInteger(bytes) || bytes < 1 || bytes > this.partBytes) {
-      throw new RangeError(`upload buffers: cannot reserve ${bytes} bytes (parts are ${this.partBytes})`);
-    }
-    return this.budget.acquire(bytes);
   }
 
   /** Reserve a buffer of `bytes` (0 to `partBytes`), waiting while others hold the budget. */
@@ -56,29 +62,8 @@ export class UploadBuffers {
     if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > this.partBytes) {
       throw new RangeError(`upload buffers: cannot reserve ${bytes} bytes (parts are ${this.partBytes})`);
     }
-    const releaseBudget = await this.budget.acquire(Math.max(bytes, 1));
-    const pooled = bytes === this.partBytes;
-    // Free pooled buffers and reserved bytes together stay within the limit.
-    while (
-      this.free.length > 0 &&
-      this.budget.inUse + (this.free.length - (pooled ? 1 : 0)) * this.partBytes > this.limitBytes
-    )
-      this.free.pop();
-    const whole = pooled
-      ? (this.free.pop() ?? Buffer.allocUnsafe(this.partBytes))
-      : Buffer.allocUnsafe(bytes);
-    let released = false;
-    return {
-      data: whole.subarray(0, bytes),
-      release: () => {
-        if (released) return;
-        released = true;
-        releaseBudget();
-        if (pooled && this.budget.inUse + (this.free.length + 1) * this.partBytes <= this.limitBytes) {
-          this.free.push(whole);
-        }
-      },
-    };
+    const release = await reserveUploadMemory(this.budget, bytes);
+    return { data: Buffer.allocUnsafe(bytes), release };
   }
 }
 
