@@ -85,4 +85,22 @@ describe('UploadBuffers', () => {
     all();
     expect(shared.inUse).toBe(0);
   });
+
+  it('reuses part-sized buffers, and keeps free ones only while they fit beside what is reserved', async () => {
+    const budget = new ByteBudget(48 * KiB);
+    const buffers = new UploadBuffers(16 * KiB, budget);
+    const first = await buffers.acquire(16 * KiB);
+    const memory = first.data.buffer;
+    first.release();
+    const again = await buffers.acquire(16 * KiB);
+    expect(again.data.buffer).toBe(memory);
+    again.release();
+    // Another reservation leaves no room for the kept part: it is dropped.
+    const others = await reserveUploadMemory(budget, 40 * KiB);
+    others();
+    const fresh = await buffers.acquire(16 * KiB);
+    expect(fresh.data.buffer).not.toBe(memory);
+    fresh.release();
+    expect(budget.inUse).toBe(0);
+  });
 });

@@ -30,9 +30,62 @@ export function setUploadMemoryBudget(budget: ByteBudget): void {
   processBudget = budget;
 }
 
-/** Reserve `bytes` from `budget`, or all of it when `bytes` is larger (the holder then runs alone). */
-export function reserveUploadMemory(budget: ByteBudget, bytes: number): Promise<() => void> {
-  return budget.acquire(Math.max(1, Math.min(bytes, budget.limit)));
+/**
+ * Free part-sized buffers kept for reuse, per budget, so steady uploads neither allocate nor leave
+ * garbage (freed buffers wait for the collector, which external memory does not hurry). They
+ * count against the budget: reserved bytes plus kept buffers stay within its limit.
+ */
+class FreeBuffers {
+  private readonly bySize = new Map<number, Buffer[]>();
+  private bytes = 0;
+
+  constructor(private readonly budget: ByteBudget) {}
+
+  take(size: number): Buffer | undefined {
+    const buffer = this.bySize.get(size)?.pop();
+    if (buffer !== undefined) this.bytes -= size;
+    return buffer;
+  }
+
+  /** Keep `buffer` if it fits beside what is reserved; otherwise leave it to the collector. */
+  keep(buffer: Buffer): void {
+    if (this.budget.inUse + this.bytes + buffer.length > this.budget.limit) return;
+    const list = this.bySize.get(buffer.length) ?? [];
+    list.push(buffer);
+    this.bySize.set(buffer.length, list);
+    this.bytes += buffer.length;
+  }
+
+  /** Drop kept buffers until they fit beside what is reserved now. */
+  trim(): void {
+    for (const [size, list] of this.bySize) {
+      while (list.length > 0 && this.budget.inUse + this.bytes > this.budget.limit) {
+        list.pop();
+        this.bytes -= size;
+      }
+    }
+  }
+}
+
+const freeBuffers = new WeakMap<ByteBudget, FreeBuffers>();
+
+function freeBuffersOf(budget: ByteBudget): FreeBuffers {
+  let free = freeBuffers.get(budget);
+  if (free === undefined) {
+    free = new FreeBuffers(budget);
+    freeBuffers.set(budget, free);
+  }
+  return free;
+}
+
+/**
+ * Reserve `bytes` from `budget` (for memory a library buffers itself, e.g. an SDK's parts), or all
+ * of it when `bytes` is larger (the holder then runs alone). Resolves to the release function.
+ */
+export async function reserveUploadMemory(budget: ByteBudget, bytes: number): Promise<() => void> {
+  const release = await budget.acquire(Math.max(1, Math.min(bytes, budget.limit)));
+  freeBuffersOf(budget).trim();
+  return release;
 }
 
 /** A buffer reserved from `UploadBuffers`: give it back with `release` once the request is answered. */
@@ -45,6 +98,7 @@ export interface UploadBuffer {
 /**
  * Buffers for upload bodies (whole small objects, or parts), each reserved from a byte budget,
  * by default the process-wide one, before it is allocated: uploads wait rather than exceed it.
+ * Part-sized buffers are reused.
  */
 export class UploadBuffers {
   constructor(
@@ -62,8 +116,20 @@ export class UploadBuffers {
     if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > this.partBytes) {
       throw new RangeError(`upload buffers: cannot reserve ${bytes} bytes (parts are ${this.partBytes})`);
     }
-    const release = await reserveUploadMemory(this.budget, bytes);
-    return { data: Buffer.allocUnsafe(bytes), release };
+    const releaseBudget = await reserveUploadMemory(this.budget, bytes);
+    const pooled = bytes === this.partBytes;
+    const free = freeBuffersOf(this.budget);
+    const data = (pooled ? free.take(bytes) : undefined) ?? Buffer.allocUnsafe(bytes);
+    let released = false;
+    return {
+      data,
+      release: () => {
+        if (released) return;
+        released = true;
+        releaseBudget();
+        if (pooled) free.keep(data);
+      },
+    };
   }
 }
 
