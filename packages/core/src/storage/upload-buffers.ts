@@ -7,9 +7,10 @@ const MiB = 1024 * 1024;
 /**
  * Upload bodies held in memory at once by the whole gateway process, across all bucket clients
  * and concurrent calls (Orthanc writes from many threads). Measured with 16 concurrent 256 MiB
- * creates: this much plus the process's ~90 MiB base and collector slack stays under 256 MiB RSS.
+ * creates: this much plus the process's ~90 MiB base, socket buffers and collector slack stays
+ * under 256 MiB RSS for every provider (64 MiB left Azure at 238 to 246 MiB).
  */
-export const DEFAULT_UPLOAD_MEMORY_BYTES = 64 * MiB;
+export const DEFAULT_UPLOAD_MEMORY_BYTES = 48 * MiB;
 
 let processBudget: ByteBudget | undefined;
 
