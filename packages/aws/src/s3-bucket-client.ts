@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { pipeline, Readable, Transform } from 'node:stream';
 import {
+  CompleteMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   paginateListObjectsV2,
   PutObjectCommand,
   S3Client,
@@ -18,6 +20,7 @@ import {
   type UploadBuffer,
   IntegrityError,
   ObjectNotFoundError,
+  PreconditionFailedError,
   RangeNotSatisfiableError,
   type AwsS3Settings,
   type BucketClient,
@@ -25,6 +28,7 @@ import {
   type ListOptions,
   type Logger,
   type ObjectReadStream,
+  type PutOptions,
 } from '@orthanc-object-storage/core';
 import { addContentMd5, md5Base64 } from './content-md5.js';
 import { describeBucket, s3ClientConfig } from './s3-client-config.js';
@@ -69,11 +73,11 @@ export class S3BucketClient implements BucketClient {
     };
   }
 
-  async put(name: string, size: number, body: Readable): Promise<void> {
+  async put(name: string, size: number, body: Readable, options: PutOptions = {}): Promise<void> {
     const what = `writing ${name} to ${this.description}`;
     try {
-      if (size <= this.partBytes) await this.putSingle(name, size, body, what);
-      else await this.putMultipart(name, size, body);
+      if (size <= this.partBytes) await this.putSingle(name, size, body, what, options.ifVersion);
+      else await this.putMultipart(name, size, body, options.ifVersion);
     } catch (error) {
       body.destroy();
       throw toStorageError(error, this.description, 'write', name);
@@ -81,7 +85,13 @@ export class S3BucketClient implements BucketClient {
   }
 
   /** Up to one part: the whole object in one reserved buffer, one PutObject with its Content-MD5. */
-  private async putSingle(name: string, size: number, body: Readable, what: string): Promise<void> {
+  private async putSingle(
+    name: string,
+    size: number,
+    body: Readable,
+    what: string,
+    ifVersion?: string,
+  ): Promise<void> {
     let whole: UploadBuffer | undefined;
     try {
       await forEachUploadPart(body, size, this.uploadBuffers, what, async (part) => {
@@ -94,6 +104,7 @@ export class S3BucketClient implements BucketClient {
           Body: data,
           ContentLength: size,
           ContentMD5: md5Base64(data),
+          ...(ifVersion === undefined ? {} : { IfMatch: ifVersion }),
         }),
       );
     } finally {
@@ -104,10 +115,10 @@ export class S3BucketClient implements BucketClient {
   /**
    * lib-storage multipart: `TransferPoolSize` parts of `TransferBufferSize` in flight, aborted on
    * failure. It holds those parts, the one it gathers and that one's concatenated copy, so
-   * `(TransferPoolSize + 2)` parts are reserved from the process-wide budget for the whole
-   * upload; when the budget is smaller, fewer parts are in flight (at least one).
+   * `(queue + 2)` parts are reserved from the process-wide budget for the whole upload; when the
+   * budget is smaller, fewer parts are in flight (at least one).
    */
-  private async putMultipart(name: string, size: number, body: Readable): Promise<void> {
+  private async putMultipart(name: string, size: number, body: Readable, ifVersion?: string): Promise<void> {
     const budget = this.uploadBuffers.budget;
     const fitting = Math.floor(budget.limit / this.partBytes) - 2;
     const queueSize = Math.max(1, Math.min(this.settings.transferPoolSize, fitting));
@@ -129,8 +140,13 @@ export class S3BucketClient implements BucketClient {
         },
       });
       const upload = new Upload({
-        client: this.client,
-        params: { ...this.writeParams(name), Body: pipeline(body, counted, () => {}), ContentLength: size },
+        client: ifVersion === undefined ? this.client : this.checkingBeforeComplete(name, ifVersion),
+        params: {
+          ...this.writeParams(name),
+          Body: pipeline(body, counted, () => {}),
+          ContentLength: size,
+          ...(ifVersion === undefined ? {} : { IfMatch: ifVersion }),
+        },
         queueSize,
         partSize: this.partBytes,
         leavePartsOnError: false,
@@ -140,6 +156,38 @@ export class S3BucketClient implements BucketClient {
       await upload.done();
     } finally {
       release();
+    }
+  }
+
+  /**
+   * The client for a conditional lib-storage upload: RGW 16 ignores If-Match on
+   * CompleteMultipartUpload (AWS honours it), so the version is also checked just before it.
+   */
+  private checkingBeforeComplete(name: string, version: string): S3Client {
+    const client = this.client;
+    const send = (async (command: Parameters<S3Client['send']>[0], ...rest: unknown[]) => {
+      if (command instanceof CompleteMultipartUploadCommand) await this.expectVersion(name, version);
+      return (client.send as (...args: unknown[]) => Promise<unknown>).call(client, command, ...rest);
+    }) as S3Client['send'];
+    return Object.create(client, { send: { value: send } }) as S3Client;
+  }
+
+  /** Throws PreconditionFailedError unless `name` exists with ETag `version`. */
+  private async expectVersion(name: string, version: string): Promise<void> {
+    let etag: string | undefined;
+    try {
+      etag = (await this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucketName, Key: name })))
+        .ETag;
+    } catch (error) {
+      const mapped = toStorageError(error, this.description, 'write', name);
+      if (!(mapped instanceof ObjectNotFoundError) && (error as { name?: string }).name !== 'NotFound') {
+        throw mapped;
+      }
+    }
+    if (unquoted(etag) !== version) {
+      throw new PreconditionFailedError(
+        `S3: did not write ${name} in ${this.description}: it changed or was removed since it was listed`,
+      );
     }
   }
 
@@ -206,7 +254,12 @@ export class S3BucketClient implements BucketClient {
           // A single-part ETag is the MD5 of the bytes; a multipart one ends in "-<parts>".
           const etag = object.ETag?.replace(/"/g, '').toLowerCase();
           const md5 = etag !== undefined && /^[0-9a-f]{32}$/.test(etag) ? etag : undefined;
-          yield { name: object.Key, size: object.Size ?? 0, ...(md5 && { md5 }) };
+          yield {
+            name: object.Key,
+            size: object.Size ?? 0,
+            version: unquoted(object.ETag),
+            ...(md5 && { md5 }),
+          };
         }
       }
     } catch (error) {
@@ -243,6 +296,14 @@ export class S3BucketClient implements BucketClient {
   async close(): Promise<void> {
     this.client.destroy();
   }
+}
+
+/**
+ * The ETag as `ListedObject.version`: without its quotes, which RGW 16 needs in If-Match (it
+ * compares the header with the bare value and answers 412 to the quoted form).
+ */
+function unquoted(etag: string | undefined): string {
+  return (etag ?? '').replace(/"/g, '');
 }
 
 function bodyOf(output: GetObjectCommandOutput): Readable {

@@ -2,6 +2,7 @@ import {
   IntegrityError,
   ObjectNotFoundError,
   ObjectStorageError,
+  PreconditionFailedError,
   RangeNotSatisfiableError,
 } from '@orthanc-object-storage/core';
 
@@ -41,6 +42,12 @@ export function toStorageError(error: unknown, bucket: string, operation: S3Oper
   const options = { cause: error };
   if (code === 'NoSuchKey' || (status === 404 && code === 'NotFound' && name !== undefined)) {
     return new ObjectNotFoundError(name ?? '', bucket, options);
+  }
+  if (code === 'PreconditionFailed' || status === 412) {
+    return new PreconditionFailedError(
+      `S3: did not ${operation} ${target}: it changed or was removed since it was listed`,
+      options,
+    );
   }
   if (code === 'NoSuchBucket') {
     return new ObjectStorageError(`S3: cannot ${operation} ${target}: the bucket does not exist`, options);

@@ -3,7 +3,9 @@ import { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import {
   ConfigurationError,
+  ObjectNotFoundError,
   ObjectStorageError,
+  PreconditionFailedError,
   RangeNotSatisfiableError,
   type AzureBlobSettings,
   type BucketClient,
@@ -11,6 +13,7 @@ import {
   type ListOptions,
   type Logger,
   type ObjectReadStream,
+  type PutOptions,
   UploadBuffers,
 } from '@orthanc-object-storage/core';
 import type { TokenCredential } from '@azure/identity';
@@ -54,7 +57,7 @@ export class AzureBucketClient implements BucketClient {
     this.uploadBuffers = new UploadBuffers(tuning.blockBytes);
   }
 
-  async put(name: string, size: number, body: Readable): Promise<void> {
+  async put(name: string, size: number, body: Readable, options: PutOptions = {}): Promise<void> {
     if (!Number.isSafeInteger(size) || size < 0) {
       body.destroy();
       throw new ObjectStorageError(`upload of ${name}: invalid size ${size}`);
@@ -68,10 +71,17 @@ export class AzureBucketClient implements BucketClient {
         tier: this.settings.accessTier,
         buffers: this.uploadBuffers,
         tuning: this.tuning,
+        ...(options.ifVersion === undefined ? {} : { ifMatch: options.ifVersion }),
       });
     } catch (error) {
       body.destroy();
-      throw blobOperationError(error, 'upload', name, this.target);
+      const mapped = blobOperationError(error, 'upload', name, this.target);
+      if (options.ifVersion !== undefined && mapped instanceof ObjectNotFoundError) {
+        throw new PreconditionFailedError(
+          `upload of ${name} in ${this.description} not done: it was removed`,
+        );
+      }
+      throw mapped;
     }
   }
 
@@ -136,7 +146,11 @@ export class AzureBucketClient implements BucketClient {
         .byPage({ maxPageSize: options.pageSize ?? 1000 })) {
         // Reads check the stored Content-MD5 already: no md5 to hand to `verify`.
         for (const blob of page.segment.blobItems) {
-          yield { name: blob.name, size: blob.properties.contentLength ?? 0 };
+          yield {
+            name: blob.name,
+            size: blob.properties.contentLength ?? 0,
+            version: blob.properties.etag ?? '',
+          };
         }
       }
     } catch (error) {

@@ -2,6 +2,7 @@ import {
   ConfigurationError,
   ObjectNotFoundError,
   ObjectStorageError,
+  PreconditionFailedError,
   RangeNotSatisfiableError,
 } from '@orthanc-object-storage/core';
 
@@ -80,6 +81,11 @@ export function blobOperationError(
   if (failure.statusCode === 404 && failure.errorCode === 'ContainerNotFound') {
     return new ObjectStorageError(
       `${target.section}: container "${target.containerName}" does not exist in storage account "${target.accountName}" (${operation} ${blobName})`,
+    );
+  }
+  if (failure.statusCode === 412) {
+    return new PreconditionFailedError(
+      `azure ${operation} of ${blobName} in ${target.description} not done: it changed or was removed since it was listed`,
     );
   }
   // Azurite answers a HEAD/GET on a missing blob with 404 and an empty message: branch on the status.

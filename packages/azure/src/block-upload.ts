@@ -19,6 +19,8 @@ export interface UploadRequest {
   /** Block buffers (`tuning.blockBytes`), reserved from the process-wide upload budget. */
   readonly buffers: UploadBuffers;
   readonly tuning: UploadTuning;
+  /** Write only over the blob with this ETag (If-Match). */
+  readonly ifMatch?: string;
 }
 
 /** Blocks of `tuning.blockBytes` (the last shorter), each handed to `consume`, which releases it. */
@@ -42,6 +44,7 @@ async function putSingle(request: UploadRequest): Promise<void> {
     const body = whole!.data;
     await blob.upload(body, body.length, {
       tier,
+      ...(request.ifMatch === undefined ? {} : { conditions: { ifMatch: request.ifMatch } }),
       transactionalContentMD5: md5(body),
       blobHTTPHeaders: { blobContentType: 'application/octet-stream' },
     });
@@ -53,7 +56,7 @@ async function putSingle(request: UploadRequest): Promise<void> {
 /**
  * Large object: blocks staged in parallel (each with its Content-MD5, verified by the service),
  * then committed with the whole object's MD5 stored as its Content-MD5 for readers to verify.
- * At most `concurrency` blocks of this upload are staged at once, and never more buffers exist than the pool allows.
+ * At most `concurrency` blocks of this upload are staged at once, within the process-wide upload budget.
  */
 async function putBlocks(request: UploadRequest): Promise<void> {
   const { blob, tier, tuning } = request;
@@ -96,7 +99,11 @@ async function putBlocks(request: UploadRequest): Promise<void> {
     blobContentType: 'application/octet-stream',
     blobContentMD5: whole.digest(),
   };
-  await blob.commitBlockList(blockIds, { tier, blobHTTPHeaders: headers });
+  await blob.commitBlockList(blockIds, {
+    tier,
+    blobHTTPHeaders: headers,
+    ...(request.ifMatch === undefined ? {} : { conditions: { ifMatch: request.ifMatch } }),
+  });
 }
 
 /** Upload `size` bytes from `body`, streamed with bounded memory. */

@@ -28,3 +28,9 @@ export class IntegrityError extends ObjectStorageError {}
 
 /** A key file or key set is unusable. */
 export class KeyError extends ObjectStorageError {}
+
+/**
+ * A conditional write found the object changed or gone since its version was taken (HTTP 412 or
+ * the provider's equivalent): nothing was written.
+ */
+export class PreconditionFailedError extends ObjectStorageError {}

@@ -18,6 +18,7 @@ import {
   type ListOptions,
   type Logger,
   type ObjectReadStream,
+  type PutOptions,
 } from '@orthanc-object-storage/core';
 import { toStorageError } from './gcs-errors.js';
 import { ExactLengthStream, VerifyingStream, parseGoogHash } from './integrity.js';
@@ -29,6 +30,8 @@ export const DEFAULT_SINGLE_REQUEST_MAX_BYTES = 8 * MiB;
 /** Resumable upload chunk: the most one upload buffers (GCS wants a multiple of 256 KiB). */
 export const DEFAULT_RESUMABLE_CHUNK_BYTES = 8 * MiB;
 const CONTENT_TYPE = 'application/octet-stream';
+
+type WritePrecondition = { preconditionOpts?: { ifGenerationMatch: string } };
 
 export interface GcsBucketClientOptions {
   /**
@@ -94,11 +97,14 @@ export class GcsBucketClient implements BucketClient {
     }
   }
 
-  async put(name: string, size: number, body: Readable): Promise<void> {
+  async put(name: string, size: number, body: Readable, options: PutOptions = {}): Promise<void> {
     checkCount('size', size);
+    // ifGenerationMatch: GCS writes only over that generation of the object (412 otherwise).
+    const precondition =
+      options.ifVersion === undefined ? {} : { preconditionOpts: { ifGenerationMatch: options.ifVersion } };
     try {
-      if (size <= this.singleRequestMaxBytes) await this.putSingleRequest(name, size, body);
-      else await this.putResumable(name, size, body);
+      if (size <= this.singleRequestMaxBytes) await this.putSingleRequest(name, size, body, precondition);
+      else await this.putResumable(name, size, body, precondition);
     } catch (error) {
       body.destroy();
       throw toStorageError(error, this.bucketName, 'write', name);
@@ -109,7 +115,12 @@ export class GcsBucketClient implements BucketClient {
    * Small object: buffer it (a buffer reserved from the process-wide upload budget), send it
    * with its MD5 so GCS checks it.
    */
-  private async putSingleRequest(name: string, size: number, body: Readable): Promise<void> {
+  private async putSingleRequest(
+    name: string,
+    size: number,
+    body: Readable,
+    precondition: WritePrecondition,
+  ): Promise<void> {
     let whole: UploadBuffer | undefined;
     try {
       await forEachUploadPart(body, size, this.uploadBuffers, `write ${name}`, async (part) => {
@@ -121,6 +132,7 @@ export class GcsBucketClient implements BucketClient {
         resumable: false,
         validation: 'md5',
         metadata: { contentType: CONTENT_TYPE, md5Hash },
+        ...precondition,
       });
     } finally {
       whole?.release();
@@ -131,7 +143,12 @@ export class GcsBucketClient implements BucketClient {
    * Large object: resumable upload in chunks, streamed; the SDK checks the MD5 GCS computed. The
    * chunk the SDK buffers is reserved from the process-wide upload budget for the upload.
    */
-  private async putResumable(name: string, size: number, body: Readable): Promise<void> {
+  private async putResumable(
+    name: string,
+    size: number,
+    body: Readable,
+    precondition: WritePrecondition,
+  ): Promise<void> {
     const release = await reserveUploadMemory(this.uploadBuffers.budget, this.resumableChunkBytes);
     try {
       const upload = this.bucket.file(name).createWriteStream({
@@ -139,6 +156,7 @@ export class GcsBucketClient implements BucketClient {
         chunkSize: this.resumableChunkBytes,
         validation: 'md5',
         metadata: { contentType: CONTENT_TYPE, contentLength: size },
+        ...precondition,
       });
       await pipelineAsync(body, new ExactLengthStream(`write ${name}`, size), upload);
     } finally {
@@ -256,7 +274,10 @@ export class GcsBucketClient implements BucketClient {
         throw toStorageError(error, `${this.bucketName} (prefix "${prefix}")`, 'list');
       }
       // Reads check GCS's own crc32c/md5 already: no md5 to hand to `verify`.
-      for (const file of files) yield { name: file.name, size: Number(file.metadata.size ?? 0) };
+      for (const file of files) {
+        const version = String(file.metadata.generation ?? '');
+        yield { name: file.name, size: Number(file.metadata.size ?? 0), version };
+      }
       pageToken = next?.pageToken;
     } while (pageToken !== undefined);
   }

@@ -1,6 +1,7 @@
 import {
   ObjectNotFoundError,
   ObjectStorageError,
+  PreconditionFailedError,
   RangeNotSatisfiableError,
 } from '@orthanc-object-storage/core';
 
@@ -38,6 +39,12 @@ export function toStorageError(
     return new ObjectStorageError(`GCS: bucket ${bucket} does not exist (${operation} ${target})`, {
       cause: error,
     });
+  }
+  if (status === 412) {
+    return new PreconditionFailedError(
+      `GCS: did not ${operation} ${target}: it changed or was removed since it was listed`,
+      { cause: error },
+    );
   }
   if (status === 404 && name !== undefined)
     return new ObjectNotFoundError(name, `gs://${bucket}`, { cause: error });

@@ -1,6 +1,5 @@
 // `orthanc-object-storage verify` end to end: a real Orthanc with the aws plugin (C1 encryption)
 // over Ceph RGW, then objects deleted, added and truncated behind Orthanc's back.
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +12,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { AWS_PLUGIN, startEncryptedRgw, type EncryptedRgw } from './harness/encrypted-rgw.js';
 import { OrthancServer } from './harness/orthanc.js';
-import { coreCliPath, nodeExecutable, sharedDicomDir } from './harness/repo.js';
+import { runCli, runCliJson } from './harness/cli.js';
+import { sharedDicomDir } from './harness/repo.js';
 
 const BUCKET = 'verify-e2e';
 let fixture: EncryptedRgw;
@@ -31,20 +31,6 @@ interface VerifySummary {
   orphansWouldBeRemoved: string[];
 }
 
-function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      nodeExecutable(),
-      [coreCliPath(), ...args],
-      { env: { ...process.env } },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
 async function verify(...extra: string[]): Promise<{ code: number; summary: VerifySummary }> {
   const args = [
     'verify',
@@ -53,9 +39,8 @@ async function verify(...extra: string[]): Promise<{ code: number; summary: Veri
     '--orthanc',
     `http://127.0.0.1:${orthanc.httpPort}`,
   ];
-  const { code, stdout, stderr } = await runCli([...args, '--json', ...extra]);
-  if (stdout.trim() === '') throw new Error(`verify printed nothing (exit ${code}): ${stderr}`);
-  return { code, summary: JSON.parse(stdout) as VerifySummary };
+  const { code, summary } = await runCliJson<VerifySummary>([...args, ...extra]);
+  return { code, summary };
 }
 
 async function objectNames(): Promise<string[]> {

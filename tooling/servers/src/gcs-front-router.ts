@@ -161,6 +161,23 @@ export function createFrontRouter(
 
     if (isUpload && rest === '/o') {
       const uploadId = url.searchParams.get('upload_id');
+      // GCS's write precondition, which the emulator ignores: the object must be at that generation
+      // (0: must not exist), else 412 and nothing is written. Checked when the upload starts.
+      const ifGenerationMatch = url.searchParams.get('ifGenerationMatch');
+      if (ifGenerationMatch !== null && uploadId === null) {
+        const name = url.searchParams.get('name');
+        if (name === null) return sendError(res, 400, 'front router: ifGenerationMatch needs ?name=');
+        const current = layer.getMetadata(bucket, name)?.generation ?? 0;
+        if (String(current) !== ifGenerationMatch) {
+          await drain(req);
+          return sendError(
+            res,
+            412,
+            'At least one of the pre-conditions you specified did not hold.',
+            'conditionNotMet',
+          );
+        }
+      }
       const uploadType = url.searchParams.get('uploadType') ?? req.headers['x-goog-upload-protocol'];
       if (method === 'POST' && uploadType === 'resumable' && uploadId === null) {
         return startSession(req, res, url, bucket);

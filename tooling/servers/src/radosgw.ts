@@ -31,6 +31,8 @@ export interface Radosgw {
   /** Stop / start only the S3 gateway (same port): objects survive, the OSD keeps running. */
   stopGateway(): Promise<void>;
   startGateway(): Promise<void>;
+  /** PIDs of the daemons that serve S3 requests (radosgw, ceph-osd), for CPU figures from /proc. */
+  servingPids(): { radosgw: number; osd: number };
   stop(): Promise<void>;
 }
 
@@ -137,6 +139,7 @@ export async function startRadosgw(options: RadosgwOptions = {}): Promise<Radosg
         if (pids.length > 2) await stopProcess(pids.pop()!);
       },
       startGateway,
+      servingPids: () => ({ radosgw: gatewayPid(), osd: pids[1]! }),
       stop: () => stop(),
     };
   } catch (error) {

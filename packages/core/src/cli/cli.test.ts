@@ -53,29 +53,76 @@ describe('orthanc-object-storage CLI', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+  describe('reencrypt against a configuration', () => {
+    const configWith = (encryption: Record<string, unknown> | undefined): string => {
+      const key = join(dir, 'key-5.b64');
+      writeFileSync(key, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+      const section: Record<string, unknown> = {
+        BucketName: 'b',
+        Region: 'us-east-1',
+        Endpoint: 'http://127.0.0.1:9',
+        AccessKey: 'a',
+        SecretKey: 's',
+      };
+      if (encryption !== undefined)
+        section.StorageEncryption = { Enable: true, MasterKey: [5, key], ...encryption };
+      const file = join(dir, `reencrypt-${randomBytes(4).toString('hex')}.json`);
+      writeFileSync(file, JSON.stringify({ AwsS3Storage: section }));
+      return file;
+    };
+
+    it('refuses to retire the current key, A1 to A1, and a configuration without encryption', () => {
+      expectOneLineFailure(
+        cli('reencrypt', '--config', configWith({}), '--retire', '5'),
+        2,
+        /--retire 5: that is the current master key/,
+      );
+      expectOneLineFailure(
+        cli('reencrypt', '--config', configWith({ WriteFormat: 'A1' }), '--format', 'A1'),
+        2,
+        /WriteFormat is A1/,
+      );
+      expectOneLineFailure(
+        cli('reencrypt', '--config', configWith(undefined), '--plaintext'),
+        1,
+        /StorageEncryption must be enabled/,
+      );
+    });
+  });
+
   describe('help', () => {
     it('lists the commands at top level', () => {
       const result = cli('--help');
       expect(result.status).toBe(0);
-      for (const name of ['keygen', 'encrypt', 'decrypt', 'inspect', 'verify'])
+      for (const name of ['keygen', 'encrypt', 'decrypt', 'inspect', 'verify', 'reencrypt'])
         expect(result.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
     });
 
-    it.each(['keygen', 'encrypt', 'decrypt', 'inspect', 'verify'])('has --help on %s', (name) => {
-      const result = cli(name, '--help');
-      expect(result.status).toBe(0);
-      expect(result.stdout).toMatch(new RegExp(`^Usage: orthanc-object-storage ${name} `));
-      expect(result.stderr).toBe('');
-    });
+    it.each(['keygen', 'encrypt', 'decrypt', 'inspect', 'verify', 'reencrypt'])(
+      'has --help on %s',
+      (name) => {
+        const result = cli(name, '--help');
+        expect(result.status).toBe(0);
+        expect(result.stdout).toMatch(new RegExp(`^Usage: orthanc-object-storage ${name} `));
+        expect(result.stderr).toBe('');
+      },
+    );
 
     it('refuses no command, an unknown command and unknown options as usage errors', () => {
       expectOneLineFailure(cli(), 2, /no command given/);
       expectOneLineFailure(
         cli('frobnicate'),
         2,
-        /unknown command 'frobnicate' \(commands: keygen, encrypt, decrypt, inspect, verify\)/,
+        /unknown command 'frobnicate' \(commands: keygen, encrypt, decrypt, inspect, verify, reencrypt\)/,
       );
       expectOneLineFailure(cli('verify'), 2, /verify: --config FILE\|DIR is required/);
+      expectOneLineFailure(cli('reencrypt', '--config', dir), 2, /reencrypt: say which objects to rewrite/);
+      expectOneLineFailure(
+        cli('reencrypt', '--config', dir, '--format', 'C1'),
+        2,
+        /reencrypt: --format C1: only A1 objects can be selected/,
+      );
+      expectOneLineFailure(cli('reencrypt', '--config', dir, '--retire', 'x'), 2, /reencrypt: .*--retire x/);
       expectOneLineFailure(
         cli('verify', '--config', dir, '--delete-orphans'),
         2,

@@ -50,7 +50,11 @@ export interface ObjectStorage {
 export interface BucketClient {
   /** For messages: e.g. `s3://bucket (endpoint http://127.0.0.1:7480)`. Never holds a secret. */
   readonly description: string;
-  put(name: string, size: number, body: Readable): Promise<void>;
+  /**
+   * With `ifVersion`, the write happens only if the object still exists with that version (from
+   * `list`); otherwise it throws `PreconditionFailedError` and writes nothing.
+   */
+  put(name: string, size: number, body: Readable, options?: PutOptions): Promise<void>;
   /** Throws `ObjectNotFoundError` when the object does not exist. */
   get(name: string): Promise<ObjectReadStream>;
   getRange(name: string, offset: number, length: number): Promise<Readable>;
@@ -62,6 +66,11 @@ export interface BucketClient {
    */
   list(prefix: string, options?: ListOptions): AsyncIterable<ListedObject>;
   close(): Promise<void>;
+}
+
+export interface PutOptions {
+  /** `ListedObject.version` of the object this write replaces. */
+  readonly ifVersion?: string;
 }
 
 export interface ListOptions {
@@ -78,4 +87,9 @@ export interface ListedObject {
    * and its reads do not already check one: `verify` compares it. Otherwise undefined.
    */
   readonly md5?: string;
+  /**
+   * What changes whenever the object is rewritten (S3 and Azure ETag, GCS generation), for
+   * `put(..., { ifVersion })`.
+   */
+  readonly version: string;
 }

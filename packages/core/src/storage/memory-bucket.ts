@@ -1,6 +1,11 @@
 import { Readable } from 'node:stream';
-import { ObjectNotFoundError, ObjectStorageError, RangeNotSatisfiableError } from '../errors.js';
-import type { BucketClient, ListedObject, ListOptions, ObjectReadStream } from './contract.js';
+import {
+  ObjectNotFoundError,
+  ObjectStorageError,
+  PreconditionFailedError,
+  RangeNotSatisfiableError,
+} from '../errors.js';
+import type { BucketClient, ListedObject, ListOptions, ObjectReadStream, PutOptions } from './contract.js';
 
 /**
  * An in-memory BucketClient for unit tests of the layers above it (naming, fallbacks,
@@ -9,10 +14,13 @@ import type { BucketClient, ListedObject, ListOptions, ObjectReadStream } from '
 export class MemoryBucketClient implements BucketClient {
   readonly description = 'memory://test-bucket';
   readonly objects = new Map<string, Buffer>();
+  /** Bumped by every write, as a generation. */
+  private readonly versions = new Map<string, number>();
+  private writes = 0;
   /** Every call, for assertions: `put name`, `get name`, `getRange name`, `delete name`. */
   readonly calls: string[] = [];
 
-  async put(name: string, size: number, body: Readable): Promise<void> {
+  async put(name: string, size: number, body: Readable, options: PutOptions = {}): Promise<void> {
     this.calls.push(`put ${name}`);
     const chunks: Buffer[] = [];
     for await (const chunk of body) chunks.push(chunk as Buffer);
@@ -20,7 +28,11 @@ export class MemoryBucketClient implements BucketClient {
     if (data.length !== size) {
       throw new ObjectStorageError(`put ${name}: body has ${data.length} bytes, expected ${size}`);
     }
+    if (options.ifVersion !== undefined && String(this.versions.get(name)) !== options.ifVersion) {
+      throw new PreconditionFailedError(`put ${name}: it is not at version ${options.ifVersion} any more`);
+    }
     this.objects.set(name, data);
+    this.versions.set(name, ++this.writes);
   }
 
   private find(name: string): Buffer {
@@ -49,6 +61,7 @@ export class MemoryBucketClient implements BucketClient {
   async delete(name: string): Promise<void> {
     this.calls.push(`delete ${name}`);
     this.objects.delete(name);
+    this.versions.delete(name);
   }
 
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListedObject> {
@@ -57,7 +70,7 @@ export class MemoryBucketClient implements BucketClient {
     for (const name of names) {
       const data = this.objects.get(name);
       // Deleted since the listing started: a real listing page would not show it either.
-      if (data !== undefined) yield { name, size: data.length };
+      if (data !== undefined) yield { name, size: data.length, version: String(this.versions.get(name)) };
     }
   }
 

@@ -3,7 +3,7 @@
 // backend, and the aws plugin on Ceph RGW, plain and A1-encrypted. JSON to stdout and
 // bench-results/move.json. Figures, never assertions (beyond checking that everything moved).
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BackendStore, E2EBackend } from '../backends/backend.js';
@@ -12,30 +12,18 @@ import { awsBackend } from '../backends/aws.js';
 import { reissue } from '../harness/dicom/reuid.js';
 import { OrthancServer } from '../harness/orthanc.js';
 import { mapConcurrent } from '../harness/parallel.js';
-import { findGatewayPids } from '../harness/proc.js';
+import { cpuSeconds, findGatewayPids } from '../harness/proc.js';
 import { nodeExecutable, repoRoot } from '../harness/repo.js';
 import { benchTemplates, machineInfo, measurement, median, round, type Measurement } from './bench-common.js';
 
 const INSTANCES = Number(process.env['OOS_BENCH_INSTANCES'] ?? 300);
 const RUNS = Number(process.env['OOS_BENCH_RUNS'] ?? 3);
 const CLIENTS = 4;
-const TICKS_PER_SECOND = 100; // Linux USER_HZ
 
 interface Variant {
   readonly name: string;
   readonly backend: E2EBackend;
   readonly encrypted: boolean;
-}
-
-/** utime + stime of a process, in seconds (0 once it is gone). */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-  } catch {
-    return 0;
-  }
 }
 
 interface MoveContent {

@@ -69,3 +69,22 @@ export function cpuMs(pid: number): number | undefined {
     return undefined;
   }
 }
+
+const TICKS_PER_SECOND = 100; // Linux USER_HZ
+
+/** utime + stime of a process, in seconds (0 once it is gone). */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
+/** cutime + cstime of a process's `/proc/PID/stat` text: its waited-for children's CPU, in seconds. */
+export function childrenCpuSeconds(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND;
+}

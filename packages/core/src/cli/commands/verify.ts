@@ -6,7 +6,7 @@ import { openBucketTarget } from '../bucket/open-target.js';
 import { OrthancIndex, orthancAuthorization, type IndexedAttachment } from '../bucket/orthanc-index.js';
 import { attachmentOfName } from '../bucket/parse-name.js';
 import { forEachConcurrent, parseConcurrency } from '../bucket/pool.js';
-import { Progress } from '../bucket/progress.js';
+import { LongRun, rates } from '../bucket/long-run.js';
 import {
   PROGRAM,
   UsageError,
@@ -84,17 +84,13 @@ Options:
     }
     const authorization = await orthancAuthorization(values['orthanc-credentials']);
     const target = await openBucketTarget(values.config);
-    const started = performance.now();
     const problems: Problem[] = [];
     const checked = new Map<string, CheckedObject>();
     const listed = new Map<string, ListedObject>();
     let bytes = 0;
-    let interrupted = false;
-    const onSignal = (): void => {
-      interrupted = true;
-    };
-    process.once('SIGINT', onSignal);
-    const progress = new Progress('verify', !values.json);
+    const run = new LongRun('verify', !values.json);
+    const progress = run.progress;
+    let seconds: number;
     try {
       // The bucket is listed before the index is read: an object Orthanc is writing meanwhile has its
       // index row by the time the index is read, so it is not taken for an orphan.
@@ -127,9 +123,9 @@ Options:
           }
           progress.tick(object.size);
         },
-        () => interrupted,
+        () => run.interrupted,
       );
-      if (values.orthanc !== undefined && !interrupted) {
+      if (values.orthanc !== undefined && !run.interrupted) {
         const index = new OrthancIndex(values.orthanc, authorization);
         const referenced = new Set<string>();
         for await (const row of index.attachments()) {
@@ -150,9 +146,9 @@ Options:
         }
       }
     } finally {
-      progress.stop();
-      process.removeListener('SIGINT', onSignal);
+      seconds = run.finish();
     }
+    const interrupted = run.interrupted;
     const removed: string[] = [];
     if (values['delete-orphans'] && !interrupted) {
       for (const problem of problems.filter((p) => p.kind === 'orphan')) {
@@ -161,14 +157,11 @@ Options:
       }
     }
     await target.client.close();
-    const seconds = (performance.now() - started) / 1000;
     const summary = {
       bucket: target.client.description,
       objects: listed.size,
       bytes,
-      seconds: Number(seconds.toFixed(3)),
-      objectsPerSecond: Number((listed.size / seconds).toFixed(1)),
-      megabytesPerSecond: Number((bytes / 1e6 / seconds).toFixed(2)),
+      ...rates(listed.size, bytes, seconds),
       interrupted,
       comparedWithIndex: values.orthanc !== undefined && !interrupted,
       problems,
