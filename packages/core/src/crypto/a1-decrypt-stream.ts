@@ -41,6 +41,8 @@ class A1DecryptStream extends Transform {
   private decipher: DecipherGCM | undefined;
   /** The last bytes seen: the tag once the input ends. */
   private tail = Buffer.alloc(0);
+  /** Reused for the held bytes and the next input, joined. */
+  private scratch: Buffer | undefined;
   private inputBytes = 0;
   private readonly what: string;
 
@@ -119,21 +121,32 @@ class A1DecryptStream extends Transform {
     return chunk.subarray(taken);
   }
 
-  /** Decrypt all but the last 16 bytes seen so far. */
+  /**
+   * Decrypt all but the last 16 bytes seen so far. The 16 bytes held from the previous input go
+   * through the cipher together with this one (copied into a reused buffer), so each input gives
+   * one piece of output, not a 16-byte piece besides.
+   */
   private async takeBody(chunk: Buffer): Promise<void> {
     if (chunk.length === 0) return;
-    if (chunk.length >= GCM_TAG_SIZE) {
-      const held = this.tail;
-      const cut = chunk.length - GCM_TAG_SIZE;
-      this.tail = Buffer.from(chunk.subarray(cut));
-      await this.decrypt(held);
-      await this.decrypt(chunk.subarray(0, cut));
-    } else {
+    if (chunk.length < GCM_TAG_SIZE) {
       const joined = Buffer.concat([this.tail, chunk]);
       const cut = Math.max(0, joined.length - GCM_TAG_SIZE);
       this.tail = joined.subarray(cut);
       await this.decrypt(joined.subarray(0, cut));
+      return;
     }
+    const held = this.tail;
+    const cut = chunk.length - GCM_TAG_SIZE;
+    this.tail = Buffer.from(chunk.subarray(cut));
+    if (held.length === 0) {
+      await this.decrypt(chunk.subarray(0, cut));
+      return;
+    }
+    const size = held.length + cut;
+    if (this.scratch === undefined || this.scratch.length < size) this.scratch = Buffer.allocUnsafe(size);
+    held.copy(this.scratch, 0);
+    chunk.copy(this.scratch, held.length, 0, cut);
+    await this.decrypt(this.scratch.subarray(0, size));
   }
 
   private async decrypt(bytes: Buffer): Promise<void> {

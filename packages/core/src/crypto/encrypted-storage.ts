@@ -1,4 +1,4 @@
-import { pipeline, type Readable, type Transform } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import {
   ConfigurationError,
   IntegrityError,
@@ -7,6 +7,7 @@ import {
 } from '../errors.js';
 import type { EncryptionSettings, WriteFormat } from '../config/settings.js';
 import type { ObjectKey, ObjectReadStream, ObjectStorage } from '../storage/contract.js';
+import { pipeInto } from '../storage/pipe-into.js';
 import { A1_MAGIC, A1_OVERHEAD, describeMagic } from './a1-format.js';
 import { createA1EncryptStream } from './a1-encrypt-stream.js';
 import { createA1DecryptStream } from './a1-decrypt-stream.js';
@@ -59,8 +60,6 @@ export async function createEncryptedStorage(
   return (await createEncryptionLayer(settings))(inner);
 }
 
-const ignore = (): void => {};
-
 /** Opened C1 headers of recently range-read objects: Orthanc reads several ranges of one file. */
 const HEADER_CACHE_SIZE = 256;
 /** A1 ranges up to this size are held back until the whole object has verified. */
@@ -102,7 +101,7 @@ export class EncryptedStorage implements ObjectStorage {
       }
       storedSize = c1ObjectSize(size, C1_CHUNK_SIZE);
     }
-    pipeline(body, encrypted, ignore);
+    pipeInto(body, encrypted);
     try {
       await this.inner.create(key, storedSize, encrypted);
     } finally {
@@ -127,7 +126,7 @@ export class EncryptedStorage implements ObjectStorage {
           { header, inputHasHeader: true, first: 0, last, start: 0, end: header.plaintextSize },
           { budget: this.budget, label: key.uuid, expected: key },
         );
-        pipeline(body, plain, ignore);
+        pipeInto(body, plain);
         return { size: header.plaintextSize, body: plain };
       }
       if (magic.equals(A1_MAGIC) || stored.size < 2) {
@@ -138,7 +137,7 @@ export class EncryptedStorage implements ObjectStorage {
           );
         }
         const plain = createA1DecryptStream(this.keyring, { budget: this.budget, label: key.uuid });
-        pipeline(body, plain, ignore);
+        pipeInto(body, plain);
         return { size: stored.size - A1_OVERHEAD, body: plain };
       }
       throw notEncrypted(key, magic);
@@ -205,7 +204,7 @@ export class EncryptedStorage implements ObjectStorage {
     const opened = header;
     // Cache only a header that authenticated a chunk and names this attachment.
     plain.once('end', () => this.rememberHeader(key, opened));
-    pipeline(chunks, plain, ignore);
+    pipeInto(chunks, plain);
     return plain;
   }
 
@@ -223,7 +222,7 @@ export class EncryptedStorage implements ObjectStorage {
     }
     // Ranges Orthanc asks for (headers, frames) are small: hold them until the tag verified.
     const range = new RangeSlice(offset, length, length <= A1_HELD_RANGE_LIMIT);
-    pipeline(whole.body, range, ignore);
+    pipeInto(whole.body, range);
     return range;
   }
 

@@ -215,7 +215,10 @@ async function serveRequest(
   }
 }
 
-/** Streams exactly `size` bytes, then a trailer whose status says whether they are good. */
+/**
+ * Streams exactly `size` bytes, then a trailer whose status says whether they are good. The header
+ * goes out with the first chunk, in one system call; a failure before it is a plain error answer.
+ */
 async function sendBody(
   socket: Socket,
   body: Readable,
@@ -223,19 +226,33 @@ async function sendBody(
   key: ObjectKey,
   log: Logger,
 ): Promise<void> {
-  await write(socket, encodeResponse(Status.Ok, size));
+  let header: Buffer | undefined = encodeResponse(Status.Ok, size);
   let sent = 0;
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       if (sent + chunk.length > size)
         throw new IntegrityError(`object ${key.uuid} is longer than its size ${size}`);
       sent += chunk.length;
-      await write(socket, chunk);
+      if (header === undefined) {
+        await write(socket, chunk);
+        continue;
+      }
+      socket.cork();
+      const written = Promise.all([write(socket, header), write(socket, chunk)]);
+      header = undefined;
+      socket.uncork();
+      await written;
     }
     if (sent !== size) throw new IntegrityError(`object ${key.uuid} ended after ${sent} of ${size} bytes`);
   } catch (error) {
     body.destroy();
     if (error instanceof ConnectionClosed) throw error;
+    const status = statusOf(error) === Status.Ok ? Status.Failed : statusOf(error);
+    if (header !== undefined) {
+      // Nothing sent yet: answer the error itself.
+      await write(socket, encodeResponse(status, 0, messageOf(error)));
+      return;
+    }
     const missing = size - sent;
     if (missing > MAX_PADDING) {
       // Too much to pad: cut the connection, the shim reports the read as failed.
@@ -243,11 +260,9 @@ async function sendBody(
       throw new ConnectionClosed('aborted');
     }
     if (missing > 0) await write(socket, Buffer.alloc(missing));
-    await write(
-      socket,
-      encodeResponse(statusOf(error) === Status.Ok ? Status.Failed : statusOf(error), 0, messageOf(error)),
-    );
+    await write(socket, encodeResponse(status, 0, messageOf(error)));
     return;
   }
+  if (header !== undefined) await write(socket, header); // an empty object
   await write(socket, encodeResponse(Status.Ok, 0));
 }

@@ -1,34 +1,49 @@
 import { Readable } from 'node:stream';
 import type { Socket } from 'node:net';
 
-/** Pull-style reads over a socket, pausing it when too much is buffered (backpressure). */
+/**
+ * Reads over a socket, pausing it when too much is buffered (backpressure). Headers are pulled
+ * with `read`/`readExactly`; a request body is pushed straight from the socket's 'data' events
+ * into its stream (no promise per chunk), the bytes past it going back to the pull buffer.
+ */
 export class SocketReader {
   private readonly chunks: Buffer[] = [];
   private buffered = 0;
   private ended = false;
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
+  /** The body being received: 'data' goes to it first. */
+  private sink: RequestBody | undefined;
+  /** The sink asked for a pause (its consumer is behind). */
+  private sinkPaused = false;
 
   constructor(
     private readonly socket: Socket,
     private readonly highWaterMark = 256 * 1024,
   ) {
     socket.on('data', (chunk: Buffer) => {
+      if (this.sink !== undefined) {
+        const rest = this.sink.feed(chunk);
+        if (rest === undefined) return;
+        chunk = rest;
+      }
       this.chunks.push(chunk);
       this.buffered += chunk.length;
-      if (this.buffered >= this.highWaterMark) socket.pause();
+      this.applyBackpressure();
       this.notify();
     });
     socket.on('end', () => this.finish());
     socket.on('close', () => this.finish());
     socket.on('error', (error) => {
       this.failure = error;
+      this.sink?.connectionLost(error);
       this.notify();
     });
   }
 
   private finish(): void {
     this.ended = true;
+    this.sink?.connectionLost();
     this.notify();
   }
 
@@ -38,6 +53,29 @@ export class SocketReader {
     wake?.();
   }
 
+  private applyBackpressure(): void {
+    const wanted = this.sinkPaused || this.buffered >= this.highWaterMark;
+    if (wanted && !this.socket.isPaused()) this.socket.pause();
+    else if (!wanted && this.socket.isPaused() && !this.ended) this.socket.resume();
+  }
+
+  /** @internal For RequestBody: its consumer is behind (true) or wants more (false). */
+  pauseForBody(paused: boolean): void {
+    this.sinkPaused = paused;
+    this.applyBackpressure();
+  }
+
+  /** @internal For RequestBody: it has all its bytes. */
+  detach(body: RequestBody): void {
+    if (this.sink === body) this.sink = undefined;
+    this.sinkPaused = false;
+    this.applyBackpressure();
+  }
+
+  get closed(): boolean {
+    return this.ended || this.failure !== undefined;
+  }
+
   /** Up to `max` bytes (at least one), or null once the peer has closed and nothing is left. */
   async read(max: number): Promise<Buffer | null> {
     while (this.buffered === 0) {
@@ -45,6 +83,11 @@ export class SocketReader {
       if (this.ended) return null;
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
+    return this.take(max);
+  }
+
+  /** Up to `max` of the buffered bytes (some must be buffered), without waiting. */
+  private take(max: number): Buffer {
     const first = this.chunks[0]!;
     let result: Buffer;
     if (first.length <= max) {
@@ -55,7 +98,7 @@ export class SocketReader {
       this.chunks[0] = first.subarray(max);
     }
     this.buffered -= result.length;
-    if (this.buffered < this.highWaterMark && this.socket.isPaused() && !this.ended) this.socket.resume();
+    this.applyBackpressure();
     return result;
   }
 
@@ -75,16 +118,29 @@ export class SocketReader {
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
   }
 
-  /** A stream of the next `size` bytes, for a request body. */
+  /** A stream of the next `size` bytes, for a request body; read nothing else until it has them all. */
   body(size: number): RequestBody {
-    return new RequestBody(this, size);
+    const body = new RequestBody(this, size);
+    // Bytes that came with the header first, then the socket's as they arrive.
+    while (this.buffered > 0 && body.remaining > 0) body.feed(this.take(body.remaining));
+    if (body.remaining > 0) {
+      this.sink = body;
+      if (this.closed) body.connectionLost(this.failure);
+    }
+    return body;
   }
 }
 
-/** The body of a create request: exactly `size` bytes pulled from the socket as the consumer asks. */
+/**
+ * The body of a create request: exactly `size` bytes, pushed from the socket as they arrive.
+ * Once destroyed (its consumer failed), the rest of its bytes are dropped as they come, so the
+ * next request starts at the right byte.
+ */
 export class RequestBody extends Readable {
   private remainingBytes: number;
-  private pending: Promise<void> | undefined;
+  private lost: Error | undefined;
+  private allReceived: (() => void) | undefined;
+  private receiveFailed: ((error: Error) => void) | undefined;
 
   constructor(
     private readonly reader: SocketReader,
@@ -92,45 +148,60 @@ export class RequestBody extends Readable {
   ) {
     super({ highWaterMark: 256 * 1024 });
     this.remainingBytes = size;
+    if (size === 0) this.push(null);
   }
 
   get remaining(): number {
     return this.remainingBytes;
   }
 
-  override _read(): void {
-    if (this.remainingBytes === 0) {
-      this.push(null);
-      return;
+  /** @internal Takes what belongs to this body from `chunk`; returns the bytes past it, if any. */
+  feed(chunk: Buffer): Buffer | undefined {
+    const take = Math.min(chunk.length, this.remainingBytes);
+    const mine = take === chunk.length ? chunk : chunk.subarray(0, take);
+    this.remainingBytes -= take;
+    if (!this.destroyed) {
+      const more = this.push(mine);
+      if (this.remainingBytes === 0) this.push(null);
+      else if (!more) this.reader.pauseForBody(true);
     }
-    this.pending = this.reader.read(Math.min(this.remainingBytes, 1024 * 1024)).then(
-      (chunk) => {
-        this.pending = undefined;
-        if (chunk === null) {
-          this.destroy(
-            new Error(`connection closed after ${this.size - this.remainingBytes} of ${this.size} bytes`),
-          );
-          return;
-        }
-        this.remainingBytes -= chunk.length;
-        this.push(chunk);
-        if (this.remainingBytes === 0) this.push(null);
-      },
-      (error: unknown) => {
-        this.pending = undefined;
-        this.destroy(error instanceof Error ? error : new Error(String(error)));
-      },
+    if (this.remainingBytes === 0) {
+      this.reader.detach(this);
+      this.allReceived?.();
+    }
+    return take === chunk.length ? undefined : chunk.subarray(take);
+  }
+
+  /** @internal The socket closed or failed before this body was complete. */
+  connectionLost(error?: Error): void {
+    if (this.remainingBytes === 0 || this.lost !== undefined) return;
+    this.lost = new Error(
+      `connection closed after ${this.size - this.remainingBytes} of ${this.size} bytes` +
+        (error ? `: ${error.message}` : ''),
     );
+    this.reader.detach(this);
+    this.destroy(this.lost);
+    this.receiveFailed?.(this.lost);
+  }
+
+  override _read(): void {
+    this.reader.pauseForBody(false);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // Keep the socket flowing: the rest of the body is dropped as it arrives.
+    if (this.remainingBytes > 0) this.reader.pauseForBody(false);
+    callback(error);
   }
 
   /** Discards what the consumer did not read, so the next request starts at the right byte. */
   async discardRest(): Promise<void> {
     if (!this.destroyed) this.destroy();
-    await this.pending; // bytes it pulls are counted; those buffered in the stream are already off the socket
-    while (this.remainingBytes > 0) {
-      const next = await this.reader.read(Math.min(this.remainingBytes, 1024 * 1024));
-      if (next === null) throw new Error('connection closed while discarding a request body');
-      this.remainingBytes -= next.length;
-    }
+    if (this.remainingBytes === 0) return;
+    if (this.lost !== undefined) throw this.lost;
+    await new Promise<void>((resolve, reject) => {
+      this.allReceived = resolve;
+      this.receiveFailed = reject;
+    });
   }
 }

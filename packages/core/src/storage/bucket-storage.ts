@@ -1,8 +1,9 @@
-import { pipeline, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { ObjectNotFoundError, RangeNotSatisfiableError } from '../errors.js';
 import type { BucketClient, ObjectKey, ObjectReadStream, ObjectStorage } from './contract.js';
 import { assertValidRange, assertValidSize, exactSize } from './exact-size.js';
 import { HEAD_SIZE, readHead, type StoredObject } from './stored-object.js';
+import { pipeInto } from './pipe-into.js';
 import { legacyUnknownObjectName, objectName, type NamingOptions } from './naming.js';
 
 export interface BucketStorageOptions extends NamingOptions {
@@ -35,7 +36,7 @@ export class BucketStorage implements ObjectStorage {
   async create(key: ObjectKey, size: number, body: Readable): Promise<void> {
     const name = objectName(key, this.options);
     assertValidSize(size, `creating ${name}`);
-    const checked = pipeline(body, exactSize(size, `creating ${name}`, 'input'), () => {});
+    const checked = pipeInto(body, exactSize(size, `creating ${name}`, 'input'));
     await this.client.put(name, size, checked);
   }
 
@@ -57,7 +58,7 @@ export class BucketStorage implements ObjectStorage {
   read(key: ObjectKey): Promise<ObjectReadStream> {
     return this.firstExisting(key, async (name) => {
       const { size, body } = await this.client.get(name);
-      return { size, body: pipeline(body, exactSize(size, `reading ${name}`, 'stored'), () => {}) };
+      return { size, body: pipeInto(body, exactSize(size, `reading ${name}`, 'stored')) };
     });
   }
 
@@ -66,11 +67,7 @@ export class BucketStorage implements ObjectStorage {
     return this.firstExisting(key, async (name) => {
       if (length === 0) return this.emptyRange(name, offset);
       const body = await this.client.getRange(name, offset, length);
-      return pipeline(
-        body,
-        exactSize(length, `reading range ${offset}+${length} of ${name}`, 'stored'),
-        () => {},
-      );
+      return pipeInto(body, exactSize(length, `reading range ${offset}+${length} of ${name}`, 'stored'));
     });
   }
 

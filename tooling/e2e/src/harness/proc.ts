@@ -60,11 +60,17 @@ export function openDescriptors(pid: number): number {
 
 /** CPU time (user + system) of a process so far, in ms; undefined once it is gone. */
 export function cpuMs(pid: number): number | undefined {
+  const times = cpuTimesMs(pid);
+  return times && times.user + times.system;
+}
+
+/** User and system (kernel) CPU time of a process so far, in ms; undefined once it is gone. */
+export function cpuTimesMs(pid: number): { user: number; system: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
   } catch {
     return undefined;
   }
