@@ -1,24 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import {
-  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   paginateListObjectsV2,
   PutObjectCommand,
-  PutObjectTaggingCommand,
   S3Client,
-  UploadPartCommand,
-  type CompletedPart,
   type GetObjectCommandOutput,
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import {
   ConfigurationError,
   forEachUploadPart,
+  reserveUploadMemory,
   UploadBuffers,
   type UploadBuffer,
   IntegrityError,
@@ -41,15 +38,15 @@ const MIN_PART_BYTES = 5 * 1024 * 1024;
 
 /**
  * Orthanc's objects in one S3 bucket. Every body goes to the SDK as a Buffer with a Content-MD5
- * (whole object below the part size, else each part of a multipart upload), so no request is sent
- * as aws-chunked and the server checks every byte it stores. Those buffers come from one budget
- * shared by all concurrent uploads: `(TransferPoolSize + 1) x TransferBufferSize` for the client.
+ * (whole object up to the part size, else each part of a lib-storage multipart upload), so no
+ * request is sent as aws-chunked and the server checks every byte it stores. The memory those
+ * bodies take is reserved first from the process-wide upload budget (`uploadMemoryBudget`).
  */
 export class S3BucketClient implements BucketClient {
   readonly description: string;
   readonly client: S3Client;
   readonly partBytes: number;
-  /** Every upload body held in memory, across all concurrent calls. */
+  /** Whole small objects, reserved from the process-wide upload budget. */
   readonly uploadBuffers: UploadBuffers;
 
   constructor(
@@ -60,7 +57,7 @@ export class S3BucketClient implements BucketClient {
     this.client = new S3Client(s3ClientConfig(settings, log));
     addContentMd5(this.client);
     this.partBytes = Math.max(MIN_PART_BYTES, settings.transferBufferBytes);
-    this.uploadBuffers = new UploadBuffers((settings.transferPoolSize + 1) * this.partBytes, this.partBytes);
+    this.uploadBuffers = new UploadBuffers(this.partBytes);
   }
 
   /** What every write carries: storage class and tags, applied by the same request. */
@@ -78,117 +75,101 @@ export class S3BucketClient implements BucketClient {
 
   async put(name: string, size: number, body: Readable, options: PutOptions = {}): Promise<void> {
     const what = `writing ${name} to ${this.description}`;
-    const condition = options.ifVersion === undefined ? {} : { IfMatch: options.ifVersion };
     try {
-      if (size <= this.partBytes) {
-        let whole: UploadBuffer | undefined;
-        try {
-          await forEachUploadPart(body, size, this.uploadBuffers, what, async (part) => {
-            whole = part;
-          });
-          const data = whole!.data;
-          await this.client.send(
-            new PutObjectCommand({
-              ...this.writeParams(name),
-              Body: data,
-              ContentLength: size,
-              ContentMD5: md5Base64(data),
-              ...condition,
-            }),
-          );
-        } finally {
-          whole?.release();
-        }
-        return;
-      }
-      await this.putMultipart(name, size, body, what, options.ifVersion);
+      if (size <= this.partBytes) await this.putSingle(name, size, body, what, options.ifVersion);
+      else await this.putMultipart(name, size, body, options.ifVersion);
     } catch (error) {
       body.destroy();
       throw toStorageError(error, this.description, 'write', name);
     }
   }
 
-  /**
-   * Parts of `TransferBufferSize`, at most `TransferPoolSize` of this upload in flight, each buffer
-   * reserved from the client's shared budget and released once its request is answered.
-   * Aborted on failure, so no parts are left behind.
-   */
-  private async putMultipart(
+  /** Up to one part: the whole object in one reserved buffer, one PutObject with its Content-MD5. */
+  private async putSingle(
     name: string,
     size: number,
     body: Readable,
     what: string,
     ifVersion?: string,
   ): Promise<void> {
-    const bucket = this.settings.bucketName;
-    const created = await this.client.send(new CreateMultipartUploadCommand(this.writeParams(name)));
-    const uploadId = created.UploadId;
-    if (uploadId === undefined) throw new Error(`${what}: the server gave no multipart upload id`);
-    const completed: CompletedPart[] = [];
-    const inFlight = new Set<Promise<void>>();
-    let failure: unknown;
-    const send = async (part: UploadBuffer, index: number) => {
-      try {
-        const answer = await this.client.send(
-          new UploadPartCommand({
-            Bucket: bucket,
-            Key: name,
-            UploadId: uploadId,
-            PartNumber: index + 1,
-            Body: part.data,
-            ContentLength: part.data.length,
-            ContentMD5: md5Base64(part.data),
-          }),
-        );
-        completed.push({ PartNumber: index + 1, ETag: answer.ETag });
-      } catch (error) {
-        failure ??= error;
-      } finally {
-        part.release();
-      }
-    };
+    let whole: UploadBuffer | undefined;
     try {
-      await forEachUploadPart(body, size, this.uploadBuffers, what, async (part, index) => {
-        if (failure !== undefined) {
-          part.release();
-          throw failure;
-        }
-        const sent = send(part, index).finally(() => inFlight.delete(sent));
-        inFlight.add(sent);
-        if (inFlight.size >= this.settings.transferPoolSize) await Promise.race(inFlight);
+      await forEachUploadPart(body, size, this.uploadBuffers, what, async (part) => {
+        whole = part;
       });
-      await Promise.all(inFlight);
-      if (failure !== undefined) throw failure;
-      completed.sort((a, b) => a.PartNumber! - b.PartNumber!);
-      // RGW 16 ignores If-Match on CompleteMultipartUpload (AWS honours it): check just before too.
-      if (ifVersion !== undefined) await this.expectVersion(name, ifVersion);
+      const data = whole!.data;
       await this.client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: bucket,
-          Key: name,
-          UploadId: uploadId,
-          MultipartUpload: { Parts: completed },
+        new PutObjectCommand({
+          ...this.writeParams(name),
+          Body: data,
+          ContentLength: size,
+          ContentMD5: md5Base64(data),
           ...(ifVersion === undefined ? {} : { IfMatch: ifVersion }),
         }),
       );
-    } catch (error) {
-      await Promise.all(inFlight);
-      await this.client
-        .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: name, UploadId: uploadId }))
-        .catch(() => {}); // the original error matters; an unaborted upload expires by lifecycle
-      throw error;
+    } finally {
+      whole?.release();
     }
-    // Some stores (RGW 16) ignore x-amz-tagging when a multipart upload starts: tag it now too.
-    const tags = Object.entries(this.settings.tags);
-    if (tags.length > 0) {
-      await this.client.send(
-        new PutObjectTaggingCommand({
-          Bucket: bucket,
-          Key: name,
-          Tagging: { TagSet: tags.map(([Key, Value]) => ({ Key, Value })) },
-        }),
-      );
+  }
+
+  /**
+   * lib-storage multipart: `TransferPoolSize` parts of `TransferBufferSize` in flight, aborted on
+   * failure. It holds those parts, the one it gathers and that one's concatenated copy, so
+   * `(queue + 2)` parts are reserved from the process-wide budget for the whole upload; when the
+   * budget is smaller, fewer parts are in flight (at least one).
+   */
+  private async putMultipart(name: string, size: number, body: Readable, ifVersion?: string): Promise<void> {
+    const budget = this.uploadBuffers.budget;
+    const fitting = Math.floor(budget.limit / this.partBytes) - 2;
+    const queueSize = Math.max(1, Math.min(this.settings.transferPoolSize, fitting));
+    const release = await reserveUploadMemory(budget, (queueSize + 2) * this.partBytes);
+    try {
+      let seen = 0;
+      const counted = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          seen += chunk.length;
+          callback(
+            seen > size ? new Error(`the body has more than the announced ${size} bytes`) : null,
+            chunk,
+          );
+        },
+        flush(callback) {
+          callback(
+            seen === size ? null : new Error(`the body has ${seen} bytes instead of the announced ${size}`),
+          );
+        },
+      });
+      const upload = new Upload({
+        client: ifVersion === undefined ? this.client : this.checkingBeforeComplete(name, ifVersion),
+        params: {
+          ...this.writeParams(name),
+          Body: pipeline(body, counted, () => {}),
+          ContentLength: size,
+          ...(ifVersion === undefined ? {} : { IfMatch: ifVersion }),
+        },
+        queueSize,
+        partSize: this.partBytes,
+        leavePartsOnError: false,
+        // Some stores (RGW 16) ignore x-amz-tagging when a multipart upload starts: tag on completion too.
+        tags: Object.entries(this.settings.tags).map(([Key, Value]) => ({ Key, Value })),
+      });
+      await upload.done();
+    } finally {
+      release();
     }
+  }
+
+  /**
+   * The client for a conditional lib-storage upload: RGW 16 ignores If-Match on
+   * CompleteMultipartUpload (AWS honours it), so the version is also checked just before it.
+   */
+  private checkingBeforeComplete(name: string, version: string): S3Client {
+    const client = this.client;
+    const send = (async (command: Parameters<S3Client['send']>[0], ...rest: unknown[]) => {
+      if (command instanceof CompleteMultipartUploadCommand) await this.expectVersion(name, version);
+      return (client.send as (...args: unknown[]) => Promise<unknown>).call(client, command, ...rest);
+    }) as S3Client['send'];
+    return Object.create(client, { send: { value: send } }) as S3Client;
   }
 
   /** Throws PreconditionFailedError unless `name` exists with ETag `version`. */

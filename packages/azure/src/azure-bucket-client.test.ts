@@ -3,14 +3,15 @@ import { Readable } from 'node:stream';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startAzurite, type StartedAzurite } from '@orthanc-object-storage/servers';
 import {
+  ByteBudget,
   ConfigurationError,
   IntegrityError,
   ObjectNotFoundError,
   RangeNotSatisfiableError,
+  UploadBuffers,
   type AzureAccessTier,
 } from '@orthanc-object-storage/core';
 import { openAzureBucketClient, type AzureBucketClient } from './azure-bucket-client.js';
-import { BufferPool } from './buffer-pool.js';
 import { azureSettings, chunked, patterned, quietLog, readAll } from './__tests__/fixtures.js';
 
 const KiB = 1024;
@@ -29,7 +30,7 @@ beforeAll(async () => {
   client = await openAzureBucketClient(settings, { log: quietLog });
   smallBlocks = await openAzureBucketClient(settings, {
     log: quietLog,
-    tuning: { blockBytes: 64 * KiB, concurrency: 3, bufferBudgetBlocks: 4 },
+    tuning: { blockBytes: 64 * KiB, concurrency: 3 },
   });
 });
 
@@ -72,13 +73,13 @@ describe('AzureBucketClient against Azurite', () => {
   it('never commits a blob whose body is shorter or longer than announced', async () => {
     const data = patterned(3 * 64 * KiB, 4);
     await expect(smallBlocks.put('short/blocks', data.length + 1, chunked(data))).rejects.toThrow(
-      /ended after 196608 of 196609 bytes/,
+      /upload of short\/blocks: the body has 196608 bytes instead of the announced 196609/,
     );
     await expect(smallBlocks.put('long/blocks', data.length - 1, chunked(data))).rejects.toThrow(
-      /longer than the 196607 bytes/,
+      /upload of long\/blocks: the body has more than the announced 196607 bytes/,
     );
     await expect(client.put('short/single', 11, Readable.from([Buffer.from('0123456789')]))).rejects.toThrow(
-      /ended after 10 of 11/,
+      /the body has 10 bytes instead of the announced 11/,
     );
     for (const name of ['short/blocks', 'long/blocks', 'short/single']) {
       expect(await client.container.getBlobClient(name).exists()).toBe(false);
@@ -96,25 +97,15 @@ describe('AzureBucketClient against Azurite', () => {
     expect(await client.container.getBlobClient('broken/source').exists()).toBe(false);
   });
 
-  it('keeps at most the pool capacity of upload buffers alive across parallel uploads, and reuses them', async () => {
-    const pool = new BufferPool(64 * KiB, 4, 4);
-    let peak = 0;
-    const allocated = new Set<ArrayBufferLike>();
-    const acquire = pool.acquire.bind(pool);
-    pool.acquire = async () => {
-      const buffer = await acquire();
-      allocated.add(buffer.buffer);
-      peak = Math.max(peak, pool.inUse);
-      return buffer;
-    };
-    Object.assign(smallBlocks, { pool });
+  it('holds at most its upload budget of block buffers across parallel uploads', async () => {
+    const budget = new ByteBudget(4 * 64 * KiB);
+    Object.assign(smallBlocks, { uploadBuffers: new UploadBuffers(64 * KiB, budget) });
     const objects = [0, 1, 2, 3].map((i) => patterned(10 * 64 * KiB + i, 100 + i));
     await Promise.all(objects.map((data, i) => smallBlocks.put(`pool/${i}`, data.length, chunked(data))));
-    expect(peak).toBeGreaterThan(1);
-    expect(peak).toBeLessThanOrEqual(4);
-    expect(pool.inUse).toBe(0);
-    // 44 blocks went through at most 4 distinct buffers.
-    expect(allocated.size).toBeLessThanOrEqual(4);
+    expect(budget.peakInUse).toBeGreaterThan(64 * KiB);
+    expect(budget.peakInUse).toBeLessThanOrEqual(4 * 64 * KiB);
+    expect(budget.waitCount).toBeGreaterThan(0);
+    expect(budget.inUse).toBe(0);
     for (const [i, data] of objects.entries()) {
       expect((await readAll((await smallBlocks.get(`pool/${i}`)).body)).equals(data)).toBe(true);
     }

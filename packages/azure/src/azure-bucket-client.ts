@@ -14,17 +14,15 @@ import {
   type Logger,
   type ObjectReadStream,
   type PutOptions,
+  UploadBuffers,
 } from '@orthanc-object-storage/core';
 import type { TokenCredential } from '@azure/identity';
 import { blobOperationError, startupError, type AzureTarget } from './azure-errors.js';
-import { BufferPool } from './buffer-pool.js';
 import { uploadBlob, type UploadTuning } from './block-upload.js';
 import { openServiceClient, type AzureAuthKind } from './service-client.js';
 import { VerifiedStream } from './verified-stream.js';
 
 export interface AzureClientTuning extends UploadTuning {
-  /** Upload buffers of `blockBytes` alive at once across all uploads of the client. */
-  readonly bufferBudgetBlocks: number;
   /** Resumed reads after a broken download, per read. */
   readonly readRetries: number;
 }
@@ -32,7 +30,6 @@ export interface AzureClientTuning extends UploadTuning {
 export const DEFAULT_AZURE_TUNING: AzureClientTuning = {
   blockBytes: 4 * 1024 * 1024,
   concurrency: 4,
-  bufferBudgetBlocks: 16,
   readRetries: 5,
 };
 
@@ -46,7 +43,8 @@ export interface AzureClientOptions {
 /** A container of Azure Blob Storage seen as a BucketClient. Build it with `openAzureBucketClient`. */
 export class AzureBucketClient implements BucketClient {
   readonly description: string;
-  private readonly pool: BufferPool;
+  /** Block buffers, reserved from the process-wide upload budget. */
+  readonly uploadBuffers: UploadBuffers;
 
   constructor(
     readonly container: ContainerClient,
@@ -56,12 +54,7 @@ export class AzureBucketClient implements BucketClient {
     readonly auth: AzureAuthKind,
   ) {
     this.description = target.description;
-    // Keep enough free buffers for one upload at full speed; more are garbage once released.
-    this.pool = new BufferPool(
-      tuning.blockBytes,
-      Math.max(tuning.bufferBudgetBlocks, 1),
-      tuning.concurrency + 1,
-    );
+    this.uploadBuffers = new UploadBuffers(tuning.blockBytes);
   }
 
   async put(name: string, size: number, body: Readable, options: PutOptions = {}): Promise<void> {
@@ -76,7 +69,7 @@ export class AzureBucketClient implements BucketClient {
         size,
         body,
         tier: this.settings.accessTier,
-        pool: this.pool,
+        buffers: this.uploadBuffers,
         tuning: this.tuning,
         ...(options.ifVersion === undefined ? {} : { ifMatch: options.ifVersion }),
       });

@@ -173,7 +173,25 @@ static void *output_thread_main(void *arg) {
   return NULL;
 }
 
-static void child_exec(int stdin_fd, int stdout_fd, int stderr_fd, int exec_error_fd, pid_t parent) {
+/* Orthanc's environment plus glibc malloc settings: a fixed mmap threshold, so freed upload
+ * buffers (>= 128 KiB) go back to the system at once instead of staying in the heap, as glibc's
+ * sliding threshold otherwise does (16 concurrent 256 MiB creates: peak RSS ~50 MiB lower), and
+ * two arenas, so freed chunks are not spread over one arena per thread (soak: RSS creeps less).
+ * An operator's own settings win. Built before fork (it allocates); NULL when out of memory. */
+static char **gateway_environment(void) {
+  extern char **environ;
+  size_t count = 0;
+  while (environ[count] != NULL) count++;
+  char **env = calloc(count + 3, sizeof(char *));
+  if (env == NULL) return NULL;
+  memcpy(env, environ, count * sizeof(char *));
+  if (getenv("MALLOC_MMAP_THRESHOLD_") == NULL) env[count++] = (char *)"MALLOC_MMAP_THRESHOLD_=131072";
+  if (getenv("MALLOC_ARENA_MAX") == NULL) env[count++] = (char *)"MALLOC_ARENA_MAX=2";
+  return env;
+}
+
+static void child_exec(int stdin_fd, int stdout_fd, int stderr_fd, int exec_error_fd, pid_t parent,
+                       char **env) {
   /* Only async-signal-safe calls between fork and exec. */
   sigset_t none;
   sigemptyset(&none);
@@ -190,8 +208,11 @@ static void child_exec(int stdin_fd, int stdout_fd, int stderr_fd, int exec_erro
       if (fd != exec_error_fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
   }
-  char *const argv[] = {g_node_executable, g_gateway_script, NULL};
-  execvp(g_node_executable, argv);
+  /* A small young generation: upload traffic allocates Buffers, not objects, and V8 otherwise
+   * grows new space to ~125 MiB of mostly empty pages (measured, 16 concurrent creates). */
+  char *const argv[] = {g_node_executable, "--max-semi-space-size=4", g_gateway_script, NULL};
+  extern char **environ;
+  execvpe(g_node_executable, argv, env != NULL ? env : environ);
   int error = errno;
   ssize_t ignored = write(exec_error_fd, &error, sizeof(error));
   (void)ignored;
@@ -223,9 +244,11 @@ static int spawn_gateway(gateway_child *child, char **failure) {
   if (pipe2(exec_pipe, O_CLOEXEC) != 0) goto fail_exec;
 
   pid_t parent = getpid();
+  char **env = gateway_environment();
   pid_t pid = fork();
-  if (pid == 0) child_exec(stdin_pair[1], out_pipe[1], err_pipe[1], exec_pipe[1], parent);
+  if (pid == 0) child_exec(stdin_pair[1], out_pipe[1], err_pipe[1], exec_pipe[1], parent, env);
   int fork_error = errno;
+  free(env);
   close(stdin_pair[1]);
   close(out_pipe[1]);
   close(err_pipe[1]);

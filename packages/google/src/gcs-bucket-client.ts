@@ -8,6 +8,7 @@ import {
   IntegrityError,
   ObjectStorageError,
   RangeNotSatisfiableError,
+  reserveUploadMemory,
   silentLogger,
   UploadBuffers,
   type UploadBuffer,
@@ -28,8 +29,6 @@ const MiB = 1024 * 1024;
 export const DEFAULT_SINGLE_REQUEST_MAX_BYTES = 8 * MiB;
 /** Resumable upload chunk: the most one upload buffers (GCS wants a multiple of 256 KiB). */
 export const DEFAULT_RESUMABLE_CHUNK_BYTES = 8 * MiB;
-/** Upload bodies held at once across all concurrent uploads of a client. */
-export const DEFAULT_UPLOAD_MEMORY_BYTES = 32 * MiB;
 const CONTENT_TYPE = 'application/octet-stream';
 
 type WritePrecondition = { preconditionOpts?: { ifGenerationMatch: string } };
@@ -44,8 +43,6 @@ export interface GcsBucketClientOptions {
   readonly authenticateEndpoint?: boolean;
   readonly singleRequestMaxBytes?: number;
   readonly resumableChunkBytes?: number;
-  /** Upload bodies held at once across concurrent uploads (at least one chunk and one single request). */
-  readonly uploadMemoryBytes?: number;
   readonly log?: Logger;
 }
 
@@ -55,7 +52,7 @@ export type GcsCredentialSource = 'service-account-file' | 'application-default'
 /** A BucketClient for one Cloud Storage bucket. */
 export class GcsBucketClient implements BucketClient {
   readonly description: string;
-  /** Every upload body held in memory, across all concurrent calls. */
+  /** Upload bodies, reserved from the process-wide upload budget. */
   readonly uploadBuffers: UploadBuffers;
 
   constructor(
@@ -66,10 +63,8 @@ export class GcsBucketClient implements BucketClient {
     readonly credentialSource: GcsCredentialSource,
     private readonly singleRequestMaxBytes: number,
     private readonly resumableChunkBytes: number,
-    uploadMemoryBytes = DEFAULT_UPLOAD_MEMORY_BYTES,
   ) {
-    const largest = Math.max(singleRequestMaxBytes, resumableChunkBytes);
-    this.uploadBuffers = new UploadBuffers(Math.max(uploadMemoryBytes, largest), largest);
+    this.uploadBuffers = new UploadBuffers(Math.max(singleRequestMaxBytes, resumableChunkBytes));
     const endpoint = storage.customEndpoint ? ` (endpoint ${storage.apiEndpoint})` : '';
     this.description = `gs://${bucketName}${endpoint}`;
   }
@@ -117,7 +112,7 @@ export class GcsBucketClient implements BucketClient {
   }
 
   /**
-   * Small object: buffer it (a buffer reserved from the client's shared upload budget), send it
+   * Small object: buffer it (a buffer reserved from the process-wide upload budget), send it
    * with its MD5 so GCS checks it.
    */
   private async putSingleRequest(
@@ -146,7 +141,7 @@ export class GcsBucketClient implements BucketClient {
 
   /**
    * Large object: resumable upload in chunks, streamed; the SDK checks the MD5 GCS computed. The
-   * chunk the SDK buffers is reserved from the client's shared upload budget for the upload.
+   * chunk the SDK buffers is reserved from the process-wide upload budget for the upload.
    */
   private async putResumable(
     name: string,
@@ -154,7 +149,7 @@ export class GcsBucketClient implements BucketClient {
     body: Readable,
     precondition: WritePrecondition,
   ): Promise<void> {
-    const release = await this.uploadBuffers.reserve(this.resumableChunkBytes);
+    const release = await reserveUploadMemory(this.uploadBuffers.budget, this.resumableChunkBytes);
     try {
       const upload = this.bucket.file(name).createWriteStream({
         resumable: true,
@@ -389,7 +384,6 @@ export async function createGcsBucketClient(
     credentialSource,
     options.singleRequestMaxBytes ?? DEFAULT_SINGLE_REQUEST_MAX_BYTES,
     chunk,
-    options.uploadMemoryBytes,
   );
   log.info(`GoogleCloudStorage: ${client.description} with ${how}`);
   return client;

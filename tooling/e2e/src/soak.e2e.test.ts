@@ -36,7 +36,7 @@ describe.each([
   test.each([false, true])(
     `${OPERATIONS} mixed operations, 16 at a time, encryption %s`,
     async (encrypted) => {
-      const store = await backend.createStore(encrypted ? 'soak-a1' : 'soak');
+      const store = await backend.createStore(encrypted ? 'soak-encrypted' : 'soak');
       const result = await runSoak({
         plugin: backend.artifactPath,
         workDir,

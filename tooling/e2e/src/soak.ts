@@ -2,7 +2,7 @@
 // reads and removes, with every read compared byte for byte, while the gateway's memory and open
 // descriptors are sampled. Used by soak.e2e.test.ts (short, in CI) and `pnpm bench` (10,000).
 import { randomUUID } from 'node:crypto';
-import { openDescriptors, processMemory } from './harness/proc.js';
+import { cpuMs, openDescriptors, processMemory } from './harness/proc.js';
 import { ShimHost } from './harness/shim-host.js';
 
 export interface SoakOptions {
@@ -23,6 +23,8 @@ export interface SoakResult {
   /** Open descriptors of the gateway after the first quarter (pools warm) and at the end. */
   readonly descriptors: { readonly first: number; readonly last: number };
   readonly seconds: number;
+  /** CPU time (user + system, from /proc) per operation of the gateway and of the fake Orthanc host. */
+  readonly cpuMsPerOperation: { readonly gateway: number; readonly host: number };
 }
 
 const KiB = 1024;
@@ -56,6 +58,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     if (q >= 1) firstDescriptors ??= openDescriptors(gateway);
   }, 100);
   const started = Date.now();
+  const cpuAtStart = { gateway: cpuMs(gateway) ?? 0, host: cpuMs(host.pid) ?? 0 };
   // Descriptors once warm (connection pools filled), at the end of the first quarter.
   let firstDescriptors: number | undefined;
 
@@ -114,6 +117,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   try {
     await Promise.all(Array.from({ length: concurrency }, worker));
     const lastDescriptors = openDescriptors(gateway);
+    const perOperation = (now: number | undefined, before: number) =>
+      Math.round((((now ?? before) - before) / Math.max(done, 1)) * 1000) / 1000;
+    const cpuMsPerOperation = {
+      gateway: perOperation(cpuMs(gateway), cpuAtStart.gateway),
+      host: perOperation(cpuMs(host.pid), cpuAtStart.host),
+    };
     for (const uuid of live.keys()) await host.remove(uuid);
     const MiB = KiB * KiB;
     return {
@@ -124,6 +133,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       rssPeakMiB: rssPeak.map((bytes) => Math.round((bytes / MiB) * 10) / 10) as SoakResult['rssPeakMiB'],
       descriptors: { first: firstDescriptors ?? lastDescriptors, last: lastDescriptors },
       seconds: Math.round((Date.now() - started) / 100) / 10,
+      cpuMsPerOperation,
     };
   } finally {
     clearInterval(sampler);

@@ -1,5 +1,12 @@
 import { Readable } from 'node:stream';
-import { forEachUploadPart, UploadBuffers } from './upload-buffers.js';
+import { ByteBudget } from '../crypto/byte-budget.js';
+import {
+  forEachUploadPart,
+  reserveUploadMemory,
+  setUploadMemoryBudget,
+  UploadBuffers,
+  uploadMemoryBudget,
+} from './upload-buffers.js';
 
 const KiB = 1024;
 
@@ -13,7 +20,7 @@ function body(size: number, chunk = 3000): Readable {
 
 describe('UploadBuffers', () => {
   it('never holds more than its limit across concurrent uploads, and they all complete', async () => {
-    const buffers = new UploadBuffers(4 * 16 * KiB, 16 * KiB);
+    const buffers = new UploadBuffers(16 * KiB, new ByteBudget(4 * 16 * KiB));
     let held = 0;
     let peakHeld = 0;
     const sizes = [100 * KiB, 5 * KiB, 64 * KiB, 0, 33 * KiB + 1, 16 * KiB, 90 * KiB, 1];
@@ -36,13 +43,13 @@ describe('UploadBuffers', () => {
       }),
     );
     expect(received).toEqual(sizes);
-    expect(buffers.peakInUse).toBeLessThanOrEqual(4 * 16 * KiB);
+    expect(buffers.budget.peakInUse).toBeLessThanOrEqual(4 * 16 * KiB);
     expect(peakHeld).toBeLessThanOrEqual(4 * 16 * KiB);
-    expect(buffers.inUse).toBe(0);
+    expect(buffers.budget.inUse).toBe(0);
   });
 
   it('refuses a body shorter or longer than announced, naming the object, and releases what it held', async () => {
-    const buffers = new UploadBuffers(64 * KiB, 16 * KiB);
+    const buffers = new UploadBuffers(16 * KiB, new ByteBudget(64 * KiB));
     const consume = async (part: { release(): void }) => part.release();
     await expect(forEachUploadPart(body(40 * KiB), 50 * KiB, buffers, 'object x', consume)).rejects.toThrow(
       /object x: the body has 40960 bytes instead of the announced 51200/,
@@ -50,10 +57,50 @@ describe('UploadBuffers', () => {
     await expect(forEachUploadPart(body(40 * KiB), 30 * KiB, buffers, 'object y', consume)).rejects.toThrow(
       /object y: the body has more than the announced 30720 bytes/,
     );
-    expect(buffers.inUse).toBe(0);
+    expect(buffers.budget.inUse).toBe(0);
   });
 
-  it('needs room for at least one part', () => {
-    expect(() => new UploadBuffers(10, 16)).toThrow(RangeError);
+  it('shares one process-wide budget between clients, and a reservation above it waits for all of it', async () => {
+    const shared = new ByteBudget(48 * KiB);
+    setUploadMemoryBudget(shared);
+    const a = new UploadBuffers(32 * KiB);
+    const b = new UploadBuffers(16 * KiB);
+    expect(a.budget).toBe(uploadMemoryBudget());
+    expect(b.budget).toBe(shared);
+    const first = await a.acquire(32 * KiB);
+    const second = await b.acquire(16 * KiB);
+    let third = false;
+    const waiting = a.acquire(1).then((buffer) => {
+      third = true;
+      return buffer;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(third).toBe(false);
+    expect(shared.inUse).toBe(48 * KiB);
+    first.release();
+    (await waiting).release();
+    second.release();
+    const all = await reserveUploadMemory(shared, 1024 * KiB);
+    expect(shared.inUse).toBe(48 * KiB);
+    all();
+    expect(shared.inUse).toBe(0);
+  });
+
+  it('reuses part-sized buffers, and keeps free ones only while they fit beside what is reserved', async () => {
+    const budget = new ByteBudget(48 * KiB);
+    const buffers = new UploadBuffers(16 * KiB, budget);
+    const first = await buffers.acquire(16 * KiB);
+    const memory = first.data.buffer;
+    first.release();
+    const again = await buffers.acquire(16 * KiB);
+    expect(again.data.buffer).toBe(memory);
+    again.release();
+    // Another reservation leaves no room for the kept part: it is dropped.
+    const others = await reserveUploadMemory(budget, 40 * KiB);
+    others();
+    const fresh = await buffers.acquire(16 * KiB);
+    expect(fresh.data.buffer).not.toBe(memory);
+    fresh.release();
+    expect(budget.inUse).toBe(0);
   });
 });

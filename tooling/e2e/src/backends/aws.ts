@@ -89,7 +89,8 @@ class RgwStore implements BackendStore {
   }
 }
 
-export function awsBackend(): E2EBackend {
+/** `rgwMemoryBytes`: the in-memory OSD's size (default 3 GiB), for tests that store more. */
+export function awsBackend(options: { rgwMemoryBytes?: number } = {}): E2EBackend {
   let rgw: Radosgw | undefined;
   let s3: S3Client | undefined;
   let count = 0;
@@ -103,7 +104,10 @@ export function awsBackend(): E2EBackend {
       if (!existsSync(ARTIFACT)) {
         throw new Error(`${ARTIFACT} is missing: build it first (cd packages/aws && pnpm build)`);
       }
-      rgw = await startRadosgw({ workDir: path.join(workDir, 'radosgw') });
+      rgw = await startRadosgw({
+        workDir: path.join(workDir, 'radosgw'),
+        ...(options.rgwMemoryBytes === undefined ? {} : { memoryBytes: options.rgwMemoryBytes }),
+      });
       s3 = new S3Client(rgwClientConfig(rgw));
     },
     async tearDown() {
