@@ -160,3 +160,40 @@ describe('ByteBudget shared between threads', () => {
     release();
   });
 });
+
+describe('the upload budget across worker threads', () => {
+  it("is one budget: a worker's upload reservations count in the gateway's shared memory", async () => {
+    const uploadBuffers = resolve(import.meta.dirname, '../../dist/storage/upload-buffers.js');
+    if (!existsSync(uploadBuffers)) throw new Error(`${uploadBuffers} is missing: run pnpm build first`);
+    const memories = createProcessBudgetMemories();
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      (async () => {
+        const { installProcessBudgets } = await import(workerData.byteBudget);
+        const { UploadBuffers } = await import(workerData.uploadBuffers);
+        installProcessBudgets(workerData.memories); // as a gateway worker does, before any client
+        const held = await new UploadBuffers(4096).acquire(3000);
+        parentPort.postMessage({ type: 'held' });
+        parentPort.once('message', () => { held.release(); parentPort.postMessage({ type: 'released' }); });
+      })();
+    `;
+    const thread = new Worker(code, {
+      eval: true,
+      workerData: {
+        byteBudget: pathToFileURL(BUILT).href,
+        uploadBuffers: pathToFileURL(uploadBuffers).href,
+        memories,
+      },
+    });
+    try {
+      await next(thread, 'held');
+      const shared = new ByteBudget(48 * 1024 * 1024, memories.UploadBuffers);
+      expect(shared.inUse).toBe(3000);
+      thread.postMessage('release');
+      await next(thread, 'released');
+      expect(shared.inUse).toBe(0);
+    } finally {
+      await thread.terminate();
+    }
+  });
+});

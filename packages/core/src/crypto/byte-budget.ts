@@ -119,8 +119,11 @@ const PEAK = 4;
 const WAITS = 5;
 const CELLS = 6;
 
-/** The budgets a gateway shares across its worker threads, by the key that sets each. */
-export const PROCESS_BUDGETS = ['MaxConcurrentInputSize'] as const;
+/**
+ * The budgets a gateway shares across its worker threads: `MaxConcurrentInputSize` (named by the
+ * key that sets it) and `UploadBuffers` (the upload bodies every bucket client holds).
+ */
+export const PROCESS_BUDGETS = ['MaxConcurrentInputSize', 'UploadBuffers'] as const;
 export type ProcessBudgetName = (typeof PROCESS_BUDGETS)[number];
 export type ProcessBudgetMemories = Readonly<Record<ProcessBudgetName, SharedArrayBuffer>>;
 

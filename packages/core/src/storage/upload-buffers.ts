@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { ByteBudget } from '../crypto/byte-budget.js';
+import { processBudget, type ByteBudget } from '../crypto/byte-budget.js';
 import { ObjectStorageError } from '../errors.js';
 
 const MiB = 1024 * 1024;
@@ -12,15 +12,17 @@ const MiB = 1024 * 1024;
  */
 export const DEFAULT_UPLOAD_MEMORY_BYTES = 48 * MiB;
 
-let processBudget: ByteBudget | undefined;
+let uploadBudget: ByteBudget | undefined;
 
 /**
  * The process-wide upload budget every bucket client reserves from before it buffers a body.
- * One per process, so the bound holds however many clients exist.
+ * One per process, so the bound holds however many clients exist; in shared memory once a
+ * gateway worker has installed the process budgets, so it also holds across `GatewayWorkers`.
+ * (Each thread keeps its own reuse pool, trimmed against the shared reservations.)
  */
 export function uploadMemoryBudget(): ByteBudget {
-  processBudget ??= new ByteBudget(DEFAULT_UPLOAD_MEMORY_BYTES);
-  return processBudget;
+  uploadBudget ??= processBudget('UploadBuffers', DEFAULT_UPLOAD_MEMORY_BYTES);
+  return uploadBudget;
 }
 
 /**
@@ -28,7 +30,7 @@ export function uploadMemoryBudget(): ByteBudget {
  * counters several threads share, or a test's small limit.
  */
 export function setUploadMemoryBudget(budget: ByteBudget): void {
-  processBudget = budget;
+  uploadBudget = budget;
 }
 
 /**
