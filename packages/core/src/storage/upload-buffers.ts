@@ -7,10 +7,11 @@ const MiB = 1024 * 1024;
 /**
  * Upload bodies held in memory at once by the whole gateway process, across all bucket clients
  * and concurrent calls (Orthanc writes from many threads). Measured with 16 concurrent 256 MiB
- * creates: this much plus the process's ~90 MiB base, socket buffers and collector slack stays
- * under 256 MiB RSS for every provider (64 MiB left Azure at 238 to 246 MiB).
+ * creates: this much plus the process's base (~115 MiB with the supervising main thread and one
+ * worker), socket buffers and collector slack stays under 256 MiB RSS for every provider
+ * (48 MiB left Azure at 232 to 248 MiB with 32 MiB objects, 32 MiB at 228 to 231).
  */
-export const DEFAULT_UPLOAD_MEMORY_BYTES = 48 * MiB;
+export const DEFAULT_UPLOAD_MEMORY_BYTES = 32 * MiB;
 
 let uploadBudget: ByteBudget | undefined;
 
