@@ -57,7 +57,7 @@ describe.each(backends.filter(([name]) => PROVIDERS.includes(name)))('upload mem
           NodeExecutable: nodeExecutable(),
           // Pinned (the default follows the machine's CPUs). The upload budget is shared by the
           // workers, but each has its own V8 heap and SDK client: with 2 workers the idle gateway
-          // is ~145 MiB and 16 x 32 MiB peaked at 290-307 MiB (README, GatewayWorkers). The
+          // is 128-161 MiB and 16 x 32 MiB peaked at 244-288 MiB (README, GatewayWorkers). The
           // 256 MiB target is the single worker's; OOS_SHIM_MEMORY_WORKERS measures others.
           GatewayWorkers: Number(process.env['OOS_SHIM_MEMORY_WORKERS'] ?? 1),
         },
