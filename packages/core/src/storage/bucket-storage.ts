@@ -1,9 +1,8 @@
 import { Readable } from 'node:stream';
 import { ObjectNotFoundError, RangeNotSatisfiableError } from '../errors.js';
 import type { BucketClient, ObjectKey, ObjectReadStream, ObjectStorage } from './contract.js';
-import { assertValidRange, assertValidSize, exactSize } from './exact-size.js';
+import { assertValidRange, assertValidSize } from './exact-size.js';
 import { HEAD_SIZE, readHead, type StoredObject } from './stored-object.js';
-import { pipeInto } from './pipe-into.js';
 import { legacyUnknownObjectName, objectName, type NamingOptions } from './naming.js';
 
 export interface BucketStorageOptions extends NamingOptions {
@@ -13,7 +12,7 @@ export interface BucketStorageOptions extends NamingOptions {
 
 /**
  * The storage contract over a provider's BucketClient: object names as the C++ plugins give
- * them, the `.unk` fallback, and size checks on every body in and out.
+ * them and the `.unk` fallback. Sizes in and out are checked by the client (see BucketClient).
  */
 export class BucketStorage implements ObjectStorage {
   readonly supportsVerifiedRangeReads = true;
@@ -36,8 +35,8 @@ export class BucketStorage implements ObjectStorage {
   async create(key: ObjectKey, size: number, body: Readable): Promise<void> {
     const name = objectName(key, this.options);
     assertValidSize(size, `creating ${name}`);
-    const checked = pipeInto(body, exactSize(size, `creating ${name}`, 'input'));
-    await this.client.put(name, size, checked);
+    // The client checks the size where it copies the bytes (see BucketClient.put).
+    await this.client.put(name, size, body);
   }
 
   /** Run `attempt` on each candidate name until one exists; a miss everywhere reports the first name. */
@@ -57,8 +56,8 @@ export class BucketStorage implements ObjectStorage {
 
   read(key: ObjectKey): Promise<ObjectReadStream> {
     return this.firstExisting(key, async (name) => {
-      const { size, body } = await this.client.get(name);
-      return { size, body: pipeInto(body, exactSize(size, `reading ${name}`, 'stored')) };
+      // Exactly `size` bytes or an error: the client's guarantee (see BucketClient.get).
+      return this.client.get(name);
     });
   }
 
@@ -66,8 +65,7 @@ export class BucketStorage implements ObjectStorage {
     assertValidRange(offset, length, `reading a range of ${key.uuid}`);
     return this.firstExisting(key, async (name) => {
       if (length === 0) return this.emptyRange(name, offset);
-      const body = await this.client.getRange(name, offset, length);
-      return pipeInto(body, exactSize(length, `reading range ${offset}+${length} of ${name}`, 'stored'));
+      return this.client.getRange(name, offset, length);
     });
   }
 

@@ -51,12 +51,19 @@ export interface BucketClient {
   /** For messages: e.g. `s3://bucket (endpoint http://127.0.0.1:7480)`. Never holds a secret. */
   readonly description: string;
   /**
+   * Fails, storing nothing, unless `body` yields exactly `size` bytes: each client checks where it
+   * copies the bytes anyway, so no layer above counts them again.
    * With `ifVersion`, the write happens only if the object still exists with that version (from
    * `list`); otherwise it throws `PreconditionFailedError` and writes nothing.
    */
   put(name: string, size: number, body: Readable, options?: PutOptions): Promise<void>;
-  /** Throws `ObjectNotFoundError` when the object does not exist. */
+  /**
+   * Throws `ObjectNotFoundError` when the object does not exist. The body yields exactly `size`
+   * bytes or fails with an error (`IntegrityError` when the provider can tell): a short body never
+   * ends cleanly.
+   */
   get(name: string): Promise<ObjectReadStream>;
+  /** Exactly `length` bytes or an error, as `get`; `RangeNotSatisfiableError` past the end. */
   getRange(name: string, offset: number, length: number): Promise<Readable>;
   /** Idempotent: deleting a missing object succeeds. */
   delete(name: string): Promise<void>;

@@ -4,6 +4,7 @@ import {
   forEachUploadPart,
   reserveUploadMemory,
   setUploadMemoryBudget,
+  uploadBufferCapacity,
   UploadBuffers,
   uploadMemoryBudget,
 } from './upload-buffers.js';
@@ -101,6 +102,40 @@ describe('UploadBuffers', () => {
     const fresh = await buffers.acquire(16 * KiB);
     expect(fresh.data.buffer).not.toBe(memory);
     fresh.release();
+    expect(budget.inUse).toBe(0);
+  });
+
+  it('rounds large buffers up to a size class, reserves that capacity, and reuses it for objects of similar size', async () => {
+    expect(uploadBufferCapacity(559_288, 5 * 1024 * KiB)).toBe(640 * KiB);
+    expect(uploadBufferCapacity(512 * KiB, 5 * 1024 * KiB)).toBe(512 * KiB);
+    expect(uploadBufferCapacity(512 * KiB + 1, 5 * 1024 * KiB)).toBe(640 * KiB);
+    expect(uploadBufferCapacity(4 * 1024 * KiB + 1, 5 * 1024 * KiB)).toBe(5 * 1024 * KiB);
+    expect(uploadBufferCapacity(1000, 5 * 1024 * KiB)).toBe(1000);
+    const budget = new ByteBudget(2 * 1024 * KiB);
+    const buffers = new UploadBuffers(1024 * KiB, budget);
+    const first = await buffers.acquire(559_288);
+    expect(first.data.length).toBe(559_288);
+    expect(budget.inUse).toBe(640 * KiB);
+    const memory = first.data.buffer;
+    first.release();
+    expect(budget.inUse).toBe(0);
+    const similar = await buffers.acquire(600_000);
+    expect(similar.data.length).toBe(600_000);
+    expect(similar.data.buffer).toBe(memory);
+    const other = await buffers.acquire(300 * KiB);
+    expect(other.data.buffer).not.toBe(memory);
+    similar.release();
+    other.release();
+    // Bytes of an earlier object stay behind in a reused buffer: every part is filled whole before use.
+    let seen = 0;
+    await forEachUploadPart(body(559_288), 559_288, buffers, 'object z', async (part) => {
+      for (let i = 0; i < part.data.length; i++) {
+        if (part.data[i] !== ((i * 7) & 0xff)) throw new Error(`byte ${i} differs`);
+      }
+      seen += part.data.length;
+      part.release();
+    });
+    expect(seen).toBe(559_288);
     expect(budget.inUse).toBe(0);
   });
 });

@@ -94,15 +94,31 @@ export async function reserveUploadMemory(budget: ByteBudget, bytes: number): Pr
 
 /** A buffer reserved from `UploadBuffers`: give it back with `release` once the request is answered. */
 export interface UploadBuffer {
-  /** Exactly the bytes reserved. */
+  /** Exactly the bytes asked for (a view of a pooled buffer that may be larger). */
   readonly data: Buffer;
   release(): void;
+}
+
+/** Below this, buffers are allocated exactly and left to the collector (small allocations are cheap). */
+const POOLED_FROM_BYTES = 64 * 1024;
+
+/**
+ * The capacity a buffer of `bytes` gets: rounded up to a quarter power of two (at most 25% more),
+ * at most `partBytes`, so objects of similar sizes reuse each other's buffers. A fresh large
+ * allocation costs far more than its bytes: the kernel maps and zeroes every page on first touch,
+ * about half the cost of AES-GCM over the same bytes here.
+ */
+export function uploadBufferCapacity(bytes: number, partBytes: number): number {
+  if (bytes < POOLED_FROM_BYTES || bytes >= partBytes) return bytes;
+  const quarter = 2 ** (Math.ceil(Math.log2(bytes)) - 3);
+  return Math.min(partBytes, Math.ceil(bytes / quarter) * quarter);
 }
 
 /**
  * Buffers for upload bodies (whole small objects, or parts), each reserved from a byte budget,
  * by default the process-wide one, before it is allocated: uploads wait rather than exceed it.
- * Part-sized buffers are reused.
+ * Buffers of a part and of size classes from 64 KiB up are reused; the reservation is the
+ * capacity held, not just the bytes used.
  */
 export class UploadBuffers {
   constructor(
@@ -120,18 +136,19 @@ export class UploadBuffers {
     if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > this.partBytes) {
       throw new RangeError(`upload buffers: cannot reserve ${bytes} bytes (parts are ${this.partBytes})`);
     }
-    const releaseBudget = await reserveUploadMemory(this.budget, bytes);
-    const pooled = bytes === this.partBytes;
+    const capacity = uploadBufferCapacity(bytes, this.partBytes);
+    const releaseBudget = await reserveUploadMemory(this.budget, capacity);
+    const pooled = capacity === this.partBytes || capacity >= POOLED_FROM_BYTES;
     const free = freeBuffersOf(this.budget);
-    const data = (pooled ? free.take(bytes) : undefined) ?? Buffer.allocUnsafe(bytes);
+    const memory = (pooled ? free.take(capacity) : undefined) ?? Buffer.allocUnsafe(capacity);
     let released = false;
     return {
-      data,
+      data: capacity === bytes ? memory : memory.subarray(0, bytes),
       release: () => {
         if (released) return;
         released = true;
         releaseBudget();
-        if (pooled) free.keep(data);
+        if (pooled) free.keep(memory);
       },
     };
   }
