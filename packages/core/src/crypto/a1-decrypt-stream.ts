@@ -10,7 +10,7 @@ import {
   describeMagic,
   unwrapPrefix,
 } from './a1-format.js';
-import { withBudget, type ByteBudget } from './byte-budget.js';
+import { withBudgetSoon, type ByteBudget } from './byte-budget.js';
 import type { Keyring } from './keyring.js';
 
 export interface A1DecryptOptions {
@@ -55,13 +55,15 @@ class A1DecryptStream extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    let body: Buffer;
     try {
       this.inputBytes += chunk.length;
-      const body = this.decipher === undefined ? this.takePrefix(chunk) : chunk;
-      this.takeBody(body).then(() => callback(), callback);
+      body = this.decipher === undefined ? this.takePrefix(chunk) : chunk;
     } catch (error) {
       callback(error as Error);
+      return;
     }
+    this.takeBody(body, callback);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -126,35 +128,43 @@ class A1DecryptStream extends Transform {
    * through the cipher together with this one (copied into a reused buffer), so each input gives
    * one piece of output, not a 16-byte piece besides.
    */
-  private async takeBody(chunk: Buffer): Promise<void> {
-    if (chunk.length === 0) return;
+  private takeBody(chunk: Buffer, done: (error?: Error) => void): void {
+    if (chunk.length === 0) {
+      done();
+      return;
+    }
     if (chunk.length < GCM_TAG_SIZE) {
       const joined = Buffer.concat([this.tail, chunk]);
       const cut = Math.max(0, joined.length - GCM_TAG_SIZE);
       this.tail = joined.subarray(cut);
-      await this.decrypt(joined.subarray(0, cut));
+      this.decrypt(joined.subarray(0, cut), done);
       return;
     }
     const held = this.tail;
     const cut = chunk.length - GCM_TAG_SIZE;
     this.tail = Buffer.from(chunk.subarray(cut));
     if (held.length === 0) {
-      await this.decrypt(chunk.subarray(0, cut));
+      this.decrypt(chunk.subarray(0, cut), done);
       return;
     }
     const size = held.length + cut;
     if (this.scratch === undefined || this.scratch.length < size) this.scratch = Buffer.allocUnsafe(size);
     held.copy(this.scratch, 0);
     chunk.copy(this.scratch, held.length, 0, cut);
-    await this.decrypt(this.scratch.subarray(0, size));
+    this.decrypt(this.scratch.subarray(0, size), done);
   }
 
-  private async decrypt(bytes: Buffer): Promise<void> {
-    if (bytes.length === 0) return;
+  /** Synchronous unless the budget makes it wait (no promise per input on the usual path). */
+  private decrypt(bytes: Buffer, done: (error?: Error) => void): void {
     const decipher = this.decipher!;
-    await withBudget(this.options.budget, bytes, (slice) => {
-      const out = decipher.update(slice);
-      if (out.length > 0) this.push(out);
-    });
+    withBudgetSoon(
+      this.options.budget,
+      bytes,
+      (slice) => {
+        const out = decipher.update(slice);
+        if (out.length > 0) this.push(out);
+      },
+      done,
+    );
   }
 }

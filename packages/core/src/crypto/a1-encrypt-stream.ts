@@ -2,7 +2,7 @@ import { createCipheriv, randomBytes, type CipherGCM } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { ObjectStorageError } from '../errors.js';
 import { A1_IV_SIZE, A1_KEY_SIZE, buildPrefix, type MasterKey } from './a1-format.js';
-import { withBudget, type ByteBudget } from './byte-budget.js';
+import { withBudgetSoon, type ByteBudget } from './byte-budget.js';
 
 export interface A1EncryptOptions {
   /** Shared `MaxConcurrentInputSize` budget; none means unbounded. */
@@ -63,10 +63,15 @@ class A1EncryptStream extends Transform {
       return;
     }
     this.pushPrefixOnce();
-    withBudget(this.options.budget, chunk, (slice) => {
-      const out = this.cipher.update(slice);
-      if (out.length > 0) this.push(out);
-    }).then(() => callback(), callback);
+    withBudgetSoon(
+      this.options.budget,
+      chunk,
+      (slice) => {
+        const out = this.cipher.update(slice);
+        if (out.length > 0) this.push(out);
+      },
+      callback,
+    );
   }
 
   override _flush(callback: TransformCallback): void {

@@ -47,24 +47,39 @@ export class ByteBudget {
 
   /** Reserve `bytes` (1..limit); resolves to the function that releases them (call it once). */
   async acquire(bytes: number): Promise<() => void> {
+    return this.reserve(bytes);
+  }
+
+  /**
+   * `acquire` without a promise when the bytes are free at once and nobody is queued (the usual
+   * case on the data path): the release function itself, or a promise of it.
+   */
+  reserve(bytes: number): (() => void) | Promise<() => void> {
     if (!Number.isSafeInteger(bytes) || bytes < 1 || bytes > this.limit) {
       throw new RangeError(`cannot reserve ${bytes} bytes from a budget of ${this.limit}`);
     }
     const amount = BigInt(bytes);
-    const cells = this.cells;
     // A ticket keeps the order of arrival across threads: only the one being served may take.
-    const ticket = Atomics.add(cells, NEXT_TICKET, 1n);
-    let waited = false;
+    const ticket = Atomics.add(this.cells, NEXT_TICKET, 1n);
+    if (Atomics.load(this.cells, SERVING) === ticket && this.take(amount)) return this.granted(amount);
+    return this.waitTurn(ticket, amount);
+  }
+
+  private async waitTurn(ticket: bigint, amount: bigint): Promise<() => void> {
+    const cells = this.cells;
+    Atomics.add(cells, WAITS, 1n);
     for (;;) {
       const seen = Atomics.load(cells, CHANGES);
       if (Atomics.load(cells, SERVING) === ticket && this.take(amount)) break;
-      if (!waited) {
-        waited = true;
-        Atomics.add(cells, WAITS, 1n);
-      }
       const wait = waitAsync(cells, CHANGES, seen);
       if (wait.async) await wait.value;
     }
+    return this.granted(amount);
+  }
+
+  /** The next ticket's turn; returns the release of `amount`. */
+  private granted(amount: bigint): () => void {
+    const cells = this.cells;
     Atomics.add(cells, SERVING, 1n);
     this.changed();
     let released = false;
@@ -174,4 +189,51 @@ export async function withBudget(
 export async function reserveChunk(budget: ByteBudget | undefined, bytes: number): Promise<() => void> {
   if (budget === undefined || bytes === 0) return () => {};
   return budget.acquire(Math.min(bytes, budget.limit));
+}
+
+/** `reserveChunk` without a promise when the bytes are free at once (see `ByteBudget.reserve`). */
+export function reserveChunkSoon(
+  budget: ByteBudget | undefined,
+  bytes: number,
+): (() => void) | Promise<() => void> {
+  if (budget === undefined || bytes === 0) return () => {};
+  return budget.reserve(Math.min(bytes, budget.limit));
+}
+
+/**
+ * `withBudget` that stays synchronous while reservations are granted at once: calls `done` when
+ * `work` has run over every slice (or with its error), synchronously in the usual case.
+ */
+export function withBudgetSoon(
+  budget: ByteBudget | undefined,
+  chunk: Buffer,
+  work: (slice: Buffer) => void,
+  done: (error?: Error) => void,
+): void {
+  let offset = 0;
+  const run = (slice: Buffer, release: () => void): boolean => {
+    try {
+      work(slice);
+    } catch (error) {
+      release();
+      done(error as Error);
+      return false;
+    }
+    release();
+    offset += slice.length;
+    return true;
+  };
+  const step = (): void => {
+    while (offset < chunk.length) {
+      const slice = budget === undefined ? chunk : chunk.subarray(offset, offset + budget.limit);
+      const reserved = reserveChunkSoon(budget, slice.length);
+      if (typeof reserved !== 'function') {
+        reserved.then((release) => run(slice, release) && step(), done);
+        return;
+      }
+      if (!run(slice, reserved)) return;
+    }
+    done();
+  };
+  step();
 }

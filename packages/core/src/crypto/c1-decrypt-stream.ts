@@ -2,7 +2,7 @@ import { createDecipheriv } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { IntegrityError } from '../errors.js';
 import type { ObjectKey } from '../storage/contract.js';
-import { reserveChunk, type ByteBudget } from './byte-budget.js';
+import { reserveChunkSoon, type ByteBudget } from './byte-budget.js';
 import {
   C1_HEADER_SIZE,
   C1_TAG_SIZE,
@@ -80,7 +80,8 @@ class C1DecryptStream extends Transform {
   private range: C1ChunkRange | undefined;
   private index = 0;
   private bindingChecked = false;
-  private record: Buffer | undefined;
+  /** Whether the current record's budget is held (from its first byte until it is opened). */
+  private reserved = false;
   private buffer: Buffer | undefined;
   private filled = 0;
   private release: () => void = () => {};
@@ -100,12 +101,14 @@ class C1DecryptStream extends Transform {
   }
 
   override _transform(input: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    let body: Buffer;
     try {
-      const body = this.takeHeader(input);
-      this.takeChunks(body).then(() => callback(), callback);
+      body = this.takeHeader(input);
     } catch (error) {
       callback(error as Error);
+      return;
     }
+    this.takeChunks(body, 0, callback);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -156,16 +159,31 @@ class C1DecryptStream extends Transform {
     return input.subarray(taken);
   }
 
-  private async takeChunks(input: Buffer): Promise<void> {
+  /**
+   * Open every record `input` completes from `at` on; synchronous unless the budget makes it wait
+   * (no promise per input on the usual path). Calls `callback` once done.
+   */
+  private takeChunks(input: Buffer, at: number, callback: TransformCallback): void {
     const range = this.range;
-    let at = 0;
-    while (at < input.length && range !== undefined) {
-      if (this.index > range.last) {
-        throw new IntegrityError(`${this.what} has extra bytes after its final chunk`);
-      }
-      if (this.record === undefined) {
+    try {
+      while (at < input.length && range !== undefined) {
+        if (this.index > range.last) {
+          throw new IntegrityError(`${this.what} has extra bytes after its final chunk`);
+        }
         const size = chunkPlaintextSize(range.header, this.index) + C1_TAG_SIZE;
-        this.release = await reserveChunk(this.options.budget, 2 * size);
+        if (!this.reserved) {
+          const reserved = reserveChunkSoon(this.options.budget, 2 * size);
+          if (typeof reserved !== 'function') {
+            reserved.then((release) => {
+              this.release = release;
+              this.reserved = true;
+              this.takeChunks(input, at, callback);
+            }, callback);
+            return;
+          }
+          this.release = reserved;
+          this.reserved = true;
+        }
         if (this.filled === 0 && input.length - at >= size) {
           // The whole record is in this input: no copy.
           this.openAndPassOn(range, input.subarray(at, at + size));
@@ -174,24 +192,30 @@ class C1DecryptStream extends Transform {
         }
         // One buffer per stream, reused: decryption writes its output elsewhere.
         if (this.buffer === undefined || this.buffer.length < size) this.buffer = Buffer.allocUnsafe(size);
-        this.record = this.buffer.subarray(0, size);
-        this.filled = 0;
+        const taken = input.copy(
+          this.buffer,
+          this.filled,
+          at,
+          Math.min(input.length, at + size - this.filled),
+        );
+        this.filled += taken;
+        at += taken;
+        if (this.filled === size) {
+          this.filled = 0;
+          this.openAndPassOn(range, this.buffer.subarray(0, size));
+        }
       }
-      const taken = input.copy(this.record, this.filled, at);
-      this.filled += taken;
-      at += taken;
-      if (this.filled === this.record.length) {
-        const record = this.record;
-        this.record = undefined;
-        this.filled = 0;
-        this.openAndPassOn(range, record);
-      }
+    } catch (error) {
+      callback(error as Error);
+      return;
     }
+    callback();
   }
 
   private openAndPassOn(range: C1ChunkRange, record: Buffer): void {
     this.passOn(range, openChunk(range.header, this.index, record, this.what));
     this.index += 1;
+    this.reserved = false;
     this.release();
   }
 

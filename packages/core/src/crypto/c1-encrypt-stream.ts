@@ -3,7 +3,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { ObjectStorageError } from '../errors.js';
 import type { ObjectKey } from '../storage/contract.js';
 import type { MasterKey } from './a1-format.js';
-import { reserveChunk, type ByteBudget } from './byte-budget.js';
+import { reserveChunkSoon, type ByteBudget } from './byte-budget.js';
 import {
   C1_CHUNK_SIZE,
   C1_DATA_KEY_SIZE,
@@ -73,8 +73,9 @@ class C1EncryptStream extends Transform {
   private headerPushed = false;
   private inputBytes = 0;
   private index = 0;
-  /** The chunk being filled, and the budget it holds. */
-  private chunk: Buffer | undefined;
+  /** Whether the current chunk's budget is held (from its first byte until it is sealed). */
+  private reserved = false;
+  /** Plaintext of a chunk that spans inputs, reused: encryption writes its output elsewhere. */
   private buffer: Buffer | undefined;
   private filled = 0;
   private release: () => void = () => {};
@@ -93,7 +94,7 @@ class C1EncryptStream extends Transform {
       return;
     }
     this.pushHeaderOnce();
-    this.takeInput(input).then(() => callback(), callback);
+    this.takeInput(input, 0, callback);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -113,37 +114,58 @@ class C1EncryptStream extends Transform {
     callback(error);
   }
 
-  private async takeInput(input: Buffer): Promise<void> {
-    let at = 0;
-    while (at < input.length) {
-      if (this.chunk === undefined) {
+  /**
+   * Seal every chunk `input` completes from `at` on; synchronous unless the budget makes it wait
+   * (no promise per input on the usual path). Calls `callback` once done.
+   */
+  private takeInput(input: Buffer, at: number, callback: TransformCallback): void {
+    try {
+      while (at < input.length) {
         const size = chunkPlaintextSize(this.header, this.index);
-        this.release = await reserveChunk(this.options.budget, 2 * size);
-        if (input.length - at >= size) {
+        if (!this.reserved) {
+          const reserved = reserveChunkSoon(this.options.budget, 2 * size);
+          if (typeof reserved !== 'function') {
+            reserved.then((release) => {
+              this.release = release;
+              this.reserved = true;
+              this.takeInput(input, at, callback);
+            }, callback);
+            return;
+          }
+          this.release = reserved;
+          this.reserved = true;
+        }
+        if (this.filled === 0 && input.length - at >= size) {
           // The whole chunk is in this input: no copy.
           this.sealAndPush(input.subarray(at, at + size));
           at += size;
           continue;
         }
-        // One buffer per stream, reused: encryption writes its output elsewhere.
         if (this.buffer === undefined || this.buffer.length < size) this.buffer = Buffer.allocUnsafe(size);
-        this.chunk = this.buffer.subarray(0, size);
-        this.filled = 0;
+        const taken = input.copy(
+          this.buffer,
+          this.filled,
+          at,
+          Math.min(input.length, at + size - this.filled),
+        );
+        this.filled += taken;
+        at += taken;
+        if (this.filled === size) {
+          this.filled = 0;
+          this.sealAndPush(this.buffer.subarray(0, size));
+        }
       }
-      const taken = input.copy(this.chunk, this.filled, at);
-      this.filled += taken;
-      at += taken;
-      if (this.filled === this.chunk.length) {
-        const chunk = this.chunk;
-        this.chunk = undefined;
-        this.sealAndPush(chunk);
-      }
+    } catch (error) {
+      callback(error as Error);
+      return;
     }
+    callback();
   }
 
   private sealAndPush(chunk: Buffer): void {
     for (const part of sealChunk(this.header, this.index, chunk)) this.push(part);
     this.index += 1;
+    this.reserved = false;
     this.release();
   }
 

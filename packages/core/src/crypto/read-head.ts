@@ -18,7 +18,8 @@ export async function readHead(stream: Readable, bytes: number): Promise<{ head:
     }
     ended = await nextReadableOrEnd(stream);
   }
-  const all = Buffer.concat(parts);
+  // One part is the usual case (a whole first network read): no copy of it.
+  const all = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   const head = all.subarray(0, Math.min(bytes, all.length));
   if (ended) return { head, body: Readable.from(all.length > 0 ? [all] : []) };
   stream.unshift(all);

@@ -138,4 +138,22 @@ describe('UploadBuffers', () => {
     expect(seen).toBe(559_288);
     expect(budget.inUse).toBe(0);
   });
+
+  it('fails on a body that errors or closes before its end, and releases what it held', async () => {
+    const buffers = new UploadBuffers(16 * KiB, new ByteBudget(64 * KiB));
+    const consume = async (part: { release(): void }) => part.release();
+    const failing = new Readable({ read() {} });
+    failing.push(Buffer.alloc(20 * KiB));
+    setTimeout(() => failing.destroy(new Error('connection lost')), 5);
+    await expect(forEachUploadPart(failing, 40 * KiB, buffers, 'object e', consume)).rejects.toThrow(
+      /connection lost/,
+    );
+    const closing = new Readable({ read() {} });
+    closing.push(Buffer.alloc(5 * KiB));
+    setTimeout(() => closing.destroy(), 5);
+    await expect(forEachUploadPart(closing, 40 * KiB, buffers, 'object c', consume)).rejects.toThrow(
+      /closed before its end/,
+    );
+    expect(buffers.budget.inUse).toBe(0);
+  });
 });

@@ -133,13 +133,24 @@ export class UploadBuffers {
 
   /** Reserve a buffer of `bytes` (0 to `partBytes`), waiting while others hold the budget. */
   async acquire(bytes: number): Promise<UploadBuffer> {
+    return this.reserve(bytes);
+  }
+
+  /** `acquire` without a promise when the budget has room at once (the usual case). */
+  reserve(bytes: number): UploadBuffer | Promise<UploadBuffer> {
     if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > this.partBytes) {
       throw new RangeError(`upload buffers: cannot reserve ${bytes} bytes (parts are ${this.partBytes})`);
     }
     const capacity = uploadBufferCapacity(bytes, this.partBytes);
-    const releaseBudget = await reserveUploadMemory(this.budget, capacity);
-    const pooled = capacity === this.partBytes || capacity >= POOLED_FROM_BYTES;
+    const reserved = this.budget.reserve(Math.max(1, Math.min(capacity, this.budget.limit)));
+    if (typeof reserved === 'function') return this.buffer(bytes, capacity, reserved);
+    return reserved.then((release) => this.buffer(bytes, capacity, release));
+  }
+
+  private buffer(bytes: number, capacity: number, releaseBudget: () => void): UploadBuffer {
     const free = freeBuffersOf(this.budget);
+    free.trim();
+    const pooled = capacity === this.partBytes || capacity >= POOLED_FROM_BYTES;
     const memory = (pooled ? free.take(capacity) : undefined) ?? Buffer.allocUnsafe(capacity);
     let released = false;
     return {
@@ -158,6 +169,8 @@ export class UploadBuffers {
  * Cut exactly `size` bytes of `body` into parts of `buffers.partBytes` (the last one shorter),
  * each filled into a reserved buffer and handed to `consume`, which owns it and must release it.
  * Fails when the body is shorter or longer than `size`. `what` names the object in errors.
+ * The body is read chunk by chunk as it flows ('data' events), paused only while a buffer or
+ * `consume` is awaited: async iteration would join chunks queued meanwhile into a new buffer.
  */
 export async function forEachUploadPart(
   body: Readable,
@@ -171,34 +184,115 @@ export async function forEachUploadPart(
   let total = 0;
   let current: UploadBuffer | undefined;
   let filled = 0;
+
+  /** Copy `data` from `at` on into parts; a promise when it must wait (then it goes on by itself). */
+  const take = (data: Buffer, at: number): Promise<void> | undefined => {
+    while (at < data.length) {
+      if (current === undefined) {
+        const reserved = buffers.reserve(Math.min(partBytes, size - (total - data.length + at)));
+        if (reserved instanceof Promise) {
+          return reserved.then((buffer) => {
+            current = buffer;
+            return take(data, at);
+          });
+        }
+        current = reserved;
+      }
+      const copied = data.copy(current.data, filled, at);
+      filled += copied;
+      at += copied;
+      if (filled === current.data.length) {
+        const full = current;
+        current = undefined;
+        filled = 0;
+        const consumed = consume(full, index++);
+        return consumed.then(() => take(data, at));
+      }
+    }
+    return undefined;
+  };
+
   try {
     if (size === 0) {
       const empty = await buffers.acquire(0);
       await consume(empty, index++);
     }
-    for await (const chunk of body as AsyncIterable<Buffer | string>) {
-      let data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    await eachChunk(body, (chunk) => {
+      const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       total += data.length;
       if (total > size)
         throw new ObjectStorageError(`${what}: the body has more than the announced ${size} bytes`);
-      while (data.length > 0) {
-        current ??= await buffers.acquire(Math.min(partBytes, size - (total - data.length)));
-        const take = Math.min(current.data.length - filled, data.length);
-        data.copy(current.data, filled, 0, take);
-        filled += take;
-        data = data.subarray(take);
-        if (filled === current.data.length) {
-          const full = current;
-          current = undefined;
-          filled = 0;
-          await consume(full, index++);
-        }
-      }
-    }
+      return take(data, 0);
+    });
     if (total !== size) {
       throw new ObjectStorageError(`${what}: the body has ${total} bytes instead of the announced ${size}`);
     }
+  } catch (error) {
+    body.destroy();
+    throw error;
   } finally {
     current?.release();
   }
+}
+
+/**
+ * Hand each chunk of `body` to `handle` as it flows; while the promise `handle` may return is
+ * pending, the body is paused. Resolves at the body's end, rejects on its error, on a close
+ * before its end, or with `handle`'s error.
+ */
+function eachChunk(
+  body: Readable,
+  handle: (chunk: Buffer | string) => Promise<void> | undefined,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let waiting = false;
+    let ended = false;
+    let settled = false;
+    const settle = (error?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', settle);
+      body.off('close', onClose);
+      if (error === undefined) resolve();
+      else reject(error as Error);
+    };
+    const onData = (chunk: Buffer | string): void => {
+      let pending: Promise<void> | undefined;
+      try {
+        pending = handle(chunk);
+      } catch (error) {
+        settle(error);
+        return;
+      }
+      if (pending === undefined) return;
+      waiting = true;
+      body.pause();
+      pending.then(() => {
+        waiting = false;
+        if (ended) settle();
+        else body.resume();
+      }, settle);
+    };
+    const onEnd = (): void => {
+      ended = true;
+      if (!waiting) settle();
+    };
+    const onClose = (): void => {
+      if (!ended) settle(body.errored ?? new Error('the body closed before its end'));
+    };
+    if (body.readableEnded) {
+      settle();
+      return;
+    }
+    if (body.errored !== null || body.destroyed) {
+      settle(body.errored ?? new Error('the body closed before its end'));
+      return;
+    }
+    body.on('data', onData);
+    body.on('end', onEnd);
+    body.on('error', settle);
+    body.on('close', onClose);
+  });
 }
