@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BackendStore, E2EBackend, MasterKeyFile } from './backends/backend.js';
-import { generateCorpus, sharedDicomCorpus, type CorpusFile } from './harness/dicom/corpus.js';
+import { generateCorpus, sharedOrGeneratedCorpus, type CorpusFile } from './harness/dicom/corpus.js';
 import { OrthancServer } from './harness/orthanc.js';
 import { mapConcurrent, sleep } from './harness/parallel.js';
 import { nodeExecutable } from './harness/repo.js';
@@ -134,7 +134,7 @@ export function describeMoveStorage(
       ctx.workDir = mkdtempSync(path.join(os.tmpdir(), `oos-e2e-move-${name}-`));
       ctx.servers = [];
       await backend.setUp(path.join(ctx.workDir, 'backend'));
-      ctx.shared = await sharedDicomCorpus();
+      ctx.shared = await sharedOrGeneratedCorpus(path.join(ctx.workDir, 'corpus'), `MOVE-${name}`);
       ctx.key = { id: 7, path: path.join(ctx.workDir, 'master-key-7.b64') };
       writeFileSync(ctx.key.path, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
     }, 300_000);
