@@ -2,7 +2,6 @@
 // and back, through a real Orthanc in HybridMode WriteToFileSystem. Variants: core's file-system
 // backend, and the aws plugin on Ceph RGW, plain and A1-encrypted. JSON to stdout and
 // bench-results/move.json. Figures, never assertions (beyond checking that everything moved).
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import { mapConcurrent } from '../harness/parallel.js';
 import { cpuSeconds, findGatewayPids } from '../harness/proc.js';
 import { nodeExecutable, repoRoot } from '../harness/repo.js';
 import { benchTemplates, machineInfo, measurement, median, round, type Measurement } from './bench-common.js';
+import { writeMasterKey } from '../backends/backend.js';
 
 const INSTANCES = Number(process.env['OOS_BENCH_INSTANCES'] ?? 300);
 const RUNS = Number(process.env['OOS_BENCH_RUNS'] ?? 3);
@@ -109,8 +109,7 @@ function summarize(results: { toObjectStorage: DirectionResult; toFileSystem: Di
 
 async function main(): Promise<void> {
   const workRoot = mkdtempSync(path.join(os.tmpdir(), 'oos-move-bench-'));
-  const keyPath = path.join(workRoot, 'master-key-1.b64');
-  writeFileSync(keyPath, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+  const keyPath = writeMasterKey(workRoot, 1).path;
   const filesystem = fileSystemBackend();
   const aws = awsBackend();
   const variants: Variant[] = [

@@ -4,7 +4,6 @@
 // JSON summary; CPU per object of the CLI (its parent shell's cutime+cstime once it has exited)
 // and of radosgw and ceph-osd, from /proc. JSON to stdout and bench-results/operator-tools.json.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import { mapConcurrent } from '../harness/parallel.js';
 import { childrenCpuSeconds, cpuSeconds } from '../harness/proc.js';
 import { coreCliPath, nodeExecutable, repoRoot } from '../harness/repo.js';
 import { benchTemplates, machineInfo, median, round } from './bench-common.js';
+import { writeMasterKey } from '../backends/backend.js';
 
 const medianOf = (values: number[]): number => round(median(values), 2);
 
@@ -128,8 +128,7 @@ async function main(): Promise<void> {
     for (let run = 0; run < RUNS; run++) {
       const order = run % 2 === 0 ? CONCURRENCY : [...CONCURRENCY].reverse();
       for (const concurrency of order) {
-        const next: [number, string] = [key[0] + 1, path.join(work, `master-key-${key[0] + 1}.b64`)];
-        writeFileSync(next[1], randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+        const next: [number, string] = [key[0] + 1, writeMasterKey(work, key[0] + 1).path];
         const section = fixture.section({}, { MasterKey: next, PreviousMasterKeys: [key] });
         writeFileSync(cliConfig, JSON.stringify({ AwsS3Storage: section }, null, 2));
         const common = ['--config', cliConfig, '--concurrency', String(concurrency)];
