@@ -4,7 +4,7 @@
 // JSON summary; CPU per object of the CLI (its parent shell's cutime+cstime once it has exited)
 // and of radosgw and ceph-osd, from /proc. JSON to stdout and bench-results/operator-tools.json.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AWS_PLUGIN, startEncryptedRgw, type EncryptedRgw } from '../harness/encrypted-rgw.js';
@@ -12,8 +12,8 @@ import { reissue } from '../harness/dicom/reuid.js';
 import { OrthancServer } from '../harness/orthanc.js';
 import { mapConcurrent } from '../harness/parallel.js';
 import { childrenCpuSeconds, cpuSeconds } from '../harness/proc.js';
-import { coreCliPath, nodeExecutable, repoRoot } from '../harness/repo.js';
-import { benchTemplates, machineInfo, median, round } from './bench-common.js';
+import { coreCliPath, nodeExecutable } from '../harness/repo.js';
+import { benchTemplates, machineInfo, median, round, writeBenchReport } from './bench-common.js';
 import { writeMasterKey } from '../backends/backend.js';
 
 const medianOf = (values: number[]): number => round(median(values), 2);
@@ -161,11 +161,7 @@ async function main(): Promise<void> {
         [...samples.entries()].map(([name, list]) => [name, { median: summarize(list), runs: list }]),
       ),
     };
-    const text = JSON.stringify(report, null, 2);
-    process.stdout.write(`${text}\n`);
-    const out = path.join(repoRoot(), 'tooling', 'e2e', 'bench-results');
-    mkdirSync(out, { recursive: true });
-    writeFileSync(path.join(out, 'operator-tools.json'), `${text}\n`);
+    writeBenchReport('operator-tools', report);
   } finally {
     await orthanc?.stop();
     await fixture.stop();

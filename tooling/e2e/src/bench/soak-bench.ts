@@ -2,16 +2,15 @@
 // native shim) for every backend, encryption off and on, 10,000 operations each by default
 // (OOS_SOAK_OPERATIONS). JSON to stdout and bench-results/soak.json: operations, mismatches, the
 // gateway's peak RSS per quarter, descriptors, CPU per operation. Figures, never assertions.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type E2EBackend, writeMasterKey } from '../backends/backend.js';
 import { awsBackend } from '../backends/aws.js';
 import { azureBackend } from '../backends/azure.js';
 import { googleBackend } from '../backends/google.js';
-import { repoRoot } from '../harness/repo.js';
 import { runSoak, soakConfiguration, type SoakResult } from '../soak.js';
-import { machineInfo, round } from './bench-common.js';
+import { machineInfo, round, writeBenchReport } from './bench-common.js';
 
 const OPERATIONS = Number(process.env['OOS_SOAK_OPERATIONS'] ?? 10_000);
 const PROVIDERS = (process.env['OOS_SOAK_PROVIDERS'] ?? 'aws,azure,google').split(',');
@@ -58,11 +57,7 @@ async function main(): Promise<void> {
     results,
     benchSeconds: round((performance.now() - started) / 1000, 1),
   };
-  const json = JSON.stringify(report, null, 2);
-  const resultsDir = path.join(repoRoot(), 'tooling', 'e2e', 'bench-results');
-  mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(path.join(resultsDir, 'soak.json'), json + '\n');
-  console.log(json);
+  writeBenchReport('soak', report);
 }
 
 await main();
