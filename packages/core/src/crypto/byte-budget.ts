@@ -225,7 +225,10 @@ export function withBudgetSoon(
   };
   const step = (): void => {
     while (offset < chunk.length) {
-      const slice = budget === undefined ? chunk : chunk.subarray(offset, offset + budget.limit);
+      const slice =
+        budget === undefined || chunk.length <= budget.limit
+          ? chunk
+          : chunk.subarray(offset, offset + budget.limit);
       const reserved = reserveChunkSoon(budget, slice.length);
       if (typeof reserved !== 'function') {
         reserved.then((release) => run(slice, release) && step(), done);
