@@ -1,5 +1,11 @@
 import { Readable } from 'node:stream';
 import type { Socket } from 'node:net';
+import {
+  REUSABLE_BUFFER_SIZE,
+  recycleReusableBuffer,
+  takeReusableBuffer,
+  type ChunkReleasing,
+} from '../storage/reusable-buffers.js';
 
 /**
  * Reads over a socket, pausing it when too much is buffered (backpressure). Headers are pulled
@@ -131,22 +137,34 @@ export class SocketReader {
   }
 }
 
+/** Bodies (or their rest) below this size are gathered in a buffer of their own size. */
+const SMALL_BODY = 64 * 1024;
+
 /**
- * The body of a create request: exactly `size` bytes, pushed from the socket as they arrive.
+ * The body of a create request: exactly `size` bytes from the socket, gathered into pieces of up
+ * to 1 MiB (reusable buffers) and pushed a piece at a time: a 0.5 MB instance is one chunk to its
+ * consumer, not eight 64 KiB reads, each a fresh allocation. A consumer that has written a chunk
+ * out may hand it back (`releaseChunk`) for the next body.
  * Once destroyed (its consumer failed), the rest of its bytes are dropped as they come, so the
  * next request starts at the right byte.
  */
-export class RequestBody extends Readable {
+export class RequestBody extends Readable implements ChunkReleasing {
   private remainingBytes: number;
   private lost: Error | undefined;
   private allReceived: (() => void) | undefined;
   private receiveFailed: ((error: Error) => void) | undefined;
+  /** The piece being filled, how much of it is, and whether it is a reusable buffer. */
+  private piece: Buffer | undefined;
+  private filled = 0;
+  private pieceReusable = false;
+  /** Reusable buffers pushed to the consumer and not yet handed back. */
+  private readonly lent = new Set<ArrayBufferLike>();
 
   constructor(
     private readonly reader: SocketReader,
     readonly size: number,
   ) {
-    super({ highWaterMark: 256 * 1024 });
+    super({ highWaterMark: REUSABLE_BUFFER_SIZE });
     this.remainingBytes = size;
     if (size === 0) this.push(null);
   }
@@ -158,18 +176,55 @@ export class RequestBody extends Readable {
   /** @internal Takes what belongs to this body from `chunk`; returns the bytes past it, if any. */
   feed(chunk: Buffer): Buffer | undefined {
     const take = Math.min(chunk.length, this.remainingBytes);
-    const mine = take === chunk.length ? chunk : chunk.subarray(0, take);
-    this.remainingBytes -= take;
-    if (!this.destroyed) {
-      const more = this.push(mine);
-      if (this.remainingBytes === 0) this.push(null);
-      else if (!more) this.reader.pauseForBody(true);
+    let offset = 0;
+    while (offset < take) {
+      if (this.destroyed) {
+        this.remainingBytes -= take - offset;
+        break;
+      }
+      if (this.piece === undefined) this.startPiece();
+      const piece = this.piece!;
+      const copied = chunk.copy(piece, this.filled, offset, take);
+      offset += copied;
+      this.filled += copied;
+      this.remainingBytes -= copied;
+      if (this.filled === piece.length) this.pushPiece();
     }
     if (this.remainingBytes === 0) {
+      this.dropPiece();
       this.reader.detach(this);
       this.allReceived?.();
     }
     return take === chunk.length ? undefined : chunk.subarray(take);
+  }
+
+  private startPiece(): void {
+    // What is left of the body, plus what this piece already holds (nothing: it is new).
+    this.pieceReusable = this.remainingBytes >= SMALL_BODY;
+    const buffer = this.pieceReusable ? takeReusableBuffer() : Buffer.allocUnsafe(this.remainingBytes);
+    this.piece = buffer.length > this.remainingBytes ? buffer.subarray(0, this.remainingBytes) : buffer;
+    this.filled = 0;
+  }
+
+  private pushPiece(): void {
+    const piece = this.piece!;
+    if (this.pieceReusable) this.lent.add(piece.buffer);
+    this.piece = undefined;
+    this.filled = 0;
+    const more = this.push(piece);
+    if (this.remainingBytes === 0) this.push(null);
+    else if (!more) this.reader.pauseForBody(true);
+  }
+
+  /** Gives back the piece being filled, which no consumer has seen. */
+  private dropPiece(): void {
+    if (this.piece !== undefined && this.pieceReusable) recycleReusableBuffer(this.piece);
+    this.piece = undefined;
+    this.filled = 0;
+  }
+
+  releaseChunk(chunk: Buffer): void {
+    if (this.lent.delete(chunk.buffer)) recycleReusableBuffer(chunk);
   }
 
   /** @internal The socket closed or failed before this body was complete. */
@@ -189,6 +244,7 @@ export class RequestBody extends Readable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.dropPiece();
     // Keep the socket flowing: the rest of the body is dropped as it arrives.
     if (this.remainingBytes > 0) this.reader.pauseForBody(false);
     callback(error);
