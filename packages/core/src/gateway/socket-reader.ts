@@ -158,7 +158,7 @@ export class RequestBody extends Readable implements ChunkReleasing {
   private filled = 0;
   private pieceReusable = false;
   /** Reusable buffers pushed to the consumer and not yet handed back. */
-  private readonly lent = new Set<ArrayBufferLike>();
+  private readonly lent = new WeakSet<ArrayBufferLike>();
 
   constructor(
     private readonly reader: SocketReader,

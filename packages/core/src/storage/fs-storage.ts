@@ -128,7 +128,7 @@ class FileSlice extends Readable implements ChunkReleasing {
   private remaining: number;
   private fd: number | undefined;
   /** Buffers this stream lent to its consumer and may take back. */
-  private readonly lent = new Set<ArrayBufferLike>();
+  private readonly lent = new WeakSet<ArrayBufferLike>();
 
   constructor(
     fd: number,
