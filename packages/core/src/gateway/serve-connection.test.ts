@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
+import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -11,6 +11,7 @@ import { FileSystemStorage } from '../storage/fs-storage.js';
 import { releaseChunk } from '../storage/reusable-buffers.js';
 import { encodeRequestHeader, Operation, Status } from './protocol.js';
 import { serveConnection } from './serve-connection.js';
+import { SocketReader } from './socket-reader.js';
 import { GatewayStatusError, ShimClient } from './shim-client.js';
 
 const DICOM = 1;
@@ -25,13 +26,21 @@ function recordingLogger(): Logger & { lines: string[] } {
   };
 }
 
-async function listen(storage: ObjectStorage, log: Logger, socketPath: string): Promise<Server> {
-  const server = createServer((socket) => void serveConnection(socket, storage, log));
+async function listen(
+  storage: ObjectStorage,
+  log: Logger,
+  socketPath: string,
+  directReads = true,
+): Promise<Server> {
+  const server = createServer((socket) => void serveConnection(socket, storage, log, undefined, directReads));
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   return server;
 }
 
-describe('gateway connections over a Unix socket, file-system backend', () => {
+describe.each([
+  ['reads landing in their final memory', true],
+  ["reads through 'data' events (Node without the hooks)", false],
+])('gateway connections over a Unix socket, file-system backend: %s', (_mode, directReads) => {
   let dir: string;
   let server: Server;
   let socketPath: string;
@@ -44,7 +53,23 @@ describe('gateway connections over a Unix socket, file-system backend', () => {
       new FileSystemStorage({ root: join(dir, 'objects'), sync: false }),
       log,
       socketPath,
+      directReads,
     );
+  });
+
+  it('uses the mode asked for', async () => {
+    const accepted = new Promise<boolean>((resolve) => {
+      const probe = createServer((socket) => {
+        resolve(new SocketReader(socket, undefined, directReads).direct);
+        socket.destroy();
+        probe.close();
+      });
+      probe.listen(join(dir, 'probe.sock'), () =>
+        createConnection(join(dir, 'probe.sock')).on('error', () => {}),
+      );
+    });
+    // This Node offers the hooks: a Node upgrade that drops them fails here, not silently slower.
+    expect(await accepted).toBe(directReads);
   });
 
   afterAll(async () => {

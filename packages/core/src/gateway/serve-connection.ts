@@ -73,8 +73,10 @@ export async function serveConnection(
   storage: ObjectStorage,
   log: Logger,
   invoke?: InvokeHandler,
+  /** Let reads land straight in their final memory where Node allows it (false: 'data' events). */
+  directReads = true,
 ): Promise<void> {
-  const reader = new SocketReader(socket);
+  const reader = new SocketReader(socket, undefined, directReads);
   socket.on('error', () => {}); // reported through the reader and writes
   try {
     for (;;) {
