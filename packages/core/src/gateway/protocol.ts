@@ -63,10 +63,18 @@ export interface ResponseHeader {
 /** Thrown when the peer breaks the protocol: the connection cannot continue. */
 export class ProtocolError extends Error {}
 
+/** 2^32: the high half of a 64-bit field is read and written as its own 32-bit word (no BigInt per call). */
+const HIGH = 0x1_0000_0000;
+
 function readSafeInteger(buffer: Buffer, at: number, what: string): number {
-  const value = buffer.readBigUInt64LE(at);
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new ProtocolError(`${what} ${value} is too large`);
-  return Number(value);
+  const high = buffer.readUInt32LE(at + 4);
+  if (high > 0x1f_ffff) throw new ProtocolError(`${what} ${buffer.readBigUInt64LE(at)} is too large`);
+  return high * HIGH + buffer.readUInt32LE(at);
+}
+
+function writeSafeInteger(buffer: Buffer, value: number, at: number): void {
+  buffer.writeUInt32LE(value % HIGH, at);
+  buffer.writeUInt32LE(Math.floor(value / HIGH), at + 4);
 }
 
 export function encodeRequestHeader(header: RequestHeader): Buffer {
@@ -75,8 +83,8 @@ export function encodeRequestHeader(header: RequestHeader): Buffer {
   buffer.writeUInt8(header.operation, 4);
   buffer.writeUInt16LE(header.uuidLength, 6);
   buffer.writeUInt32LE(header.contentType, 8);
-  buffer.writeBigUInt64LE(BigInt(header.offset), 16);
-  buffer.writeBigUInt64LE(BigInt(header.size), 24);
+  writeSafeInteger(buffer, header.offset, 16);
+  writeSafeInteger(buffer, header.size, 24);
   return buffer;
 }
 
@@ -107,7 +115,7 @@ export function encodeResponse(status: Status, size: number, message = ''): Buff
   RESPONSE_MAGIC.copy(buffer, 0);
   buffer.writeUInt8(status, 4);
   buffer.writeUInt16LE(text.length, 6);
-  buffer.writeBigUInt64LE(BigInt(size), 8);
+  writeSafeInteger(buffer, size, 8);
   text.copy(buffer, RESPONSE_HEADER_SIZE);
   return buffer;
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
+import { createConnection, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -8,8 +8,10 @@ import { IntegrityError, ObjectNotFoundError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { ObjectKey, ObjectReadStream, ObjectStorage } from '../storage/contract.js';
 import { FileSystemStorage } from '../storage/fs-storage.js';
+import { releaseChunk } from '../storage/reusable-buffers.js';
 import { encodeRequestHeader, Operation, Status } from './protocol.js';
 import { serveConnection } from './serve-connection.js';
+import { SocketReader } from './socket-reader.js';
 import { GatewayStatusError, ShimClient } from './shim-client.js';
 
 const DICOM = 1;
@@ -24,13 +26,21 @@ function recordingLogger(): Logger & { lines: string[] } {
   };
 }
 
-async function listen(storage: ObjectStorage, log: Logger, socketPath: string): Promise<Server> {
-  const server = createServer((socket) => void serveConnection(socket, storage, log));
+async function listen(
+  storage: ObjectStorage,
+  log: Logger,
+  socketPath: string,
+  directReads = true,
+): Promise<Server> {
+  const server = createServer((socket) => void serveConnection(socket, storage, log, undefined, directReads));
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   return server;
 }
 
-describe('gateway connections over a Unix socket, file-system backend', () => {
+describe.each([
+  ['reads landing in their final memory', true],
+  ["reads through 'data' events (Node without the hooks)", false],
+])('gateway connections over a Unix socket, file-system backend: %s', (_mode, directReads) => {
   let dir: string;
   let server: Server;
   let socketPath: string;
@@ -43,7 +53,23 @@ describe('gateway connections over a Unix socket, file-system backend', () => {
       new FileSystemStorage({ root: join(dir, 'objects'), sync: false }),
       log,
       socketPath,
+      directReads,
     );
+  });
+
+  it('uses the mode asked for', async () => {
+    const accepted = new Promise<boolean>((resolve) => {
+      const probe = createServer((socket) => {
+        resolve(new SocketReader(socket, undefined, directReads).direct);
+        socket.destroy();
+        probe.close();
+      });
+      probe.listen(join(dir, 'probe.sock'), () =>
+        createConnection(join(dir, 'probe.sock')).on('error', () => {}),
+      );
+    });
+    // This Node offers the hooks: a Node upgrade that drops them fails here, not silently slower.
+    expect(await accepted).toBe(directReads);
   });
 
   afterAll(async () => {
@@ -219,6 +245,51 @@ describe('gateway connections, failure paths', () => {
     await client.create(randomUUID(), DICOM, Buffer.from('next'));
     expect(Buffer.concat(received).toString()).toBe('next');
     client.close();
+  });
+
+  it('hands a 0.5 MB body over as one chunk, reusing its memory only once the storage gave it back', async () => {
+    const bodies = [randomBytes(560_000), randomBytes(560_000), randomBytes(560_000)];
+    const seen: Array<{ chunks: number; copy: Buffer; memory: ArrayBufferLike; view: Buffer }> = [];
+    let release = true;
+    storage.createImpl = async (_key, _size, body) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of body) chunks.push(chunk as Buffer);
+      seen.push({
+        chunks: chunks.length,
+        copy: Buffer.concat(chunks),
+        memory: chunks[0]!.buffer,
+        view: chunks[0]!,
+      });
+      if (release) for (const chunk of chunks) releaseChunk(body, chunk);
+    };
+    const client = await ShimClient.connect(socketPath);
+    await client.create(randomUUID(), DICOM, bodies[0]!);
+    await client.create(randomUUID(), DICOM, bodies[1]!);
+    release = false; // a consumer that keeps its chunks: they must stay intact
+    await client.create(randomUUID(), DICOM, bodies[2]!);
+    await client.create(randomUUID(), DICOM, bodies[0]!);
+    client.close();
+    expect(seen.map((s) => s.chunks)).toEqual([1, 1, 1, 1]);
+    for (const [i, body] of [...bodies, bodies[0]!].entries()) expect(seen[i]!.copy.equals(body)).toBe(true);
+    expect(seen[1]!.memory).toBe(seen[0]!.memory); // given back, then reused
+    expect(seen[2]!.memory).toBe(seen[1]!.memory);
+    expect(seen[3]!.memory).not.toBe(seen[2]!.memory); // kept by its consumer: not reused
+    expect(seen[2]!.view.equals(bodies[2]!)).toBe(true);
+  });
+
+  it('reuses the memory of a sent read only after the socket has taken all of it', async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    const released: number[] = [];
+    storage.readImpl = async () => {
+      const chunks = [data.subarray(0, 1 << 20), data.subarray(1 << 20, 3 << 20), data.subarray(3 << 20)];
+      const body = Readable.from(chunks) as Readable & { releaseChunk?: (chunk: Buffer) => void };
+      body.releaseChunk = (chunk) => released.push(chunk.length);
+      return { size: data.length, body };
+    };
+    const client = await ShimClient.connect(socketPath);
+    expect((await client.readWhole(randomUUID(), DICOM)).equals(data)).toBe(true);
+    client.close();
+    expect(released).toEqual([1 << 20, 2 << 20, 17]);
   });
 
   it('fails the storage stream when the shim disconnects in the middle of a create body', async () => {

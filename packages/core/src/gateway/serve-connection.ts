@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { IntegrityError, ObjectNotFoundError, RangeNotSatisfiableError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { ContentType, ObjectKey, ObjectStorage } from '../storage/contract.js';
+import { releaseChunk } from '../storage/reusable-buffers.js';
 import {
   decodeRequestHeader,
   encodeResponse,
@@ -32,6 +33,9 @@ export function messageOf(error: unknown): string {
 
 class ConnectionClosed extends Error {}
 
+/** The answer to a successful create or remove, and the trailer of a good read: made once. */
+const OK_ANSWER = encodeResponse(Status.Ok, 0);
+
 function write(socket: Socket, data: Buffer): Promise<void> {
   if (socket.destroyed || !socket.writable) return Promise.reject(new ConnectionClosed('connection closed'));
   if (socket.write(data)) return Promise.resolve();
@@ -49,6 +53,17 @@ function write(socket: Socket, data: Buffer): Promise<void> {
   });
 }
 
+/**
+ * Writes `data` and waits until the socket has handed all of it to the kernel (not just until its
+ * buffer has room): only then may the memory behind `data` be reused.
+ */
+function writeOut(socket: Socket, data: Buffer): Promise<void> {
+  if (socket.destroyed || !socket.writable) return Promise.reject(new ConnectionClosed('connection closed'));
+  return new Promise((resolve, reject) =>
+    socket.write(data, (error) => (error ? reject(new ConnectionClosed('connection closed')) : resolve())),
+  );
+}
+
 /** Largest body of a forwarded call (REST bodies and job states are small). */
 const MAX_INVOKE_BODY = 256 * 1024 * 1024;
 
@@ -58,8 +73,10 @@ export async function serveConnection(
   storage: ObjectStorage,
   log: Logger,
   invoke?: InvokeHandler,
+  /** Let reads land straight in their final memory where Node allows it (false: 'data' events). */
+  directReads = true,
 ): Promise<void> {
-  const reader = new SocketReader(socket);
+  const reader = new SocketReader(socket, undefined, directReads);
   socket.on('error', () => {}); // reported through the reader and writes
   try {
     for (;;) {
@@ -177,7 +194,7 @@ async function serveRequest(
         return;
       }
       log.info(`created ${what}: ${describeTransfer(header.size, performance.now() - started)}`);
-      await write(socket, encodeResponse(Status.Ok, 0));
+      await write(socket, OK_ANSWER);
       return;
     }
     case Operation.Remove: {
@@ -188,7 +205,7 @@ async function serveRequest(
         return;
       }
       log.info(`removed ${what} (${(performance.now() - started).toFixed(1)} ms)`);
-      await write(socket, encodeResponse(Status.Ok, 0));
+      await write(socket, OK_ANSWER);
       return;
     }
     case Operation.ReadWhole:
@@ -234,14 +251,15 @@ async function sendBody(
         throw new IntegrityError(`object ${key.uuid} is longer than its size ${size}`);
       sent += chunk.length;
       if (header === undefined) {
-        await write(socket, chunk);
-        continue;
+        await writeOut(socket, chunk);
+      } else {
+        socket.cork();
+        const written = Promise.all([write(socket, header), writeOut(socket, chunk)]);
+        header = undefined;
+        socket.uncork();
+        await written;
       }
-      socket.cork();
-      const written = Promise.all([write(socket, header), write(socket, chunk)]);
-      header = undefined;
-      socket.uncork();
-      await written;
+      releaseChunk(body, chunk); // sent: the storage may reuse its memory
     }
     if (sent !== size) throw new IntegrityError(`object ${key.uuid} ended after ${sent} of ${size} bytes`);
   } catch (error) {
@@ -264,5 +282,5 @@ async function sendBody(
     return;
   }
   if (header !== undefined) await write(socket, header); // an empty object
-  await write(socket, encodeResponse(Status.Ok, 0));
+  await write(socket, OK_ANSWER);
 }

@@ -1,10 +1,52 @@
 import { Readable } from 'node:stream';
 import type { Socket } from 'node:net';
+import {
+  REUSABLE_BUFFER_SIZE,
+  recycleReusableBuffer,
+  takeReusableBuffer,
+  type ChunkReleasing,
+} from '../storage/reusable-buffers.js';
+
+/** Bytes received outside a body (headers, names, forwarded calls) land in a buffer this size. */
+const STAGING_SIZE = 64 * 1024;
+/** A staging buffer with less room than this is left to its readers and a new one started. */
+const MIN_LANDING = 4 * 1024;
+
+type NodeSocketInternals = {
+  _handle?: { useUserBuffer?: (buffer: Buffer) => void } | null;
+} & Record<symbol, unknown>;
+
+/**
+ * Makes the socket read into memory we choose, as `net.Socket`'s documented `onread` option does
+ * (which `net.Server` offers no way to set for accepted sockets): `next` gives the region for each
+ * read, `received` is told how many bytes landed there. False when this Node lacks the hooks;
+ * the caller then uses 'data' events.
+ */
+function readIntoOwnMemory(socket: Socket, next: () => Buffer, received: (bytes: number) => void): boolean {
+  const internals = socket as unknown as NodeSocketInternals;
+  const handle = internals._handle;
+  if (typeof handle?.useUserBuffer !== 'function') return false;
+  const symbols = Object.getOwnPropertySymbols(socket);
+  const named = (name: string) => symbols.find((symbol) => symbol.description === name);
+  const [buffer, callback, generator] = [named('kBuffer'), named('kBufferCb'), named('kBufferGen')];
+  if (buffer === undefined || callback === undefined || generator === undefined) return false;
+  if (internals[buffer] !== null || socket.readableLength > 0) return false;
+  const first = next();
+  internals[buffer] = first;
+  internals[callback] = (bytes: number) => {
+    received(bytes);
+  };
+  internals[generator] = next;
+  handle.useUserBuffer(first);
+  return true;
+}
 
 /**
  * Reads over a socket, pausing it when too much is buffered (backpressure). Headers are pulled
- * with `read`/`readExactly`; a request body is pushed straight from the socket's 'data' events
- * into its stream (no promise per chunk), the bytes past it going back to the pull buffer.
+ * with `read`/`readExactly`; a request body goes straight into its stream's pieces (no promise
+ * per chunk), the bytes past it going back to the pull buffer.
+ * Where Node allows it, the kernel copies each read straight into its final place (a body's
+ * piece, or a reused staging buffer) instead of a fresh 64 KiB buffer per read.
  */
 export class SocketReader {
   private readonly chunks: Buffer[] = [];
@@ -12,26 +54,31 @@ export class SocketReader {
   private ended = false;
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
-  /** The body being received: 'data' goes to it first. */
+  /** The body being received: bytes go to it first. */
   private sink: RequestBody | undefined;
   /** The sink asked for a pause (its consumer is behind). */
   private sinkPaused = false;
+  /** Where bytes outside a body land; `stagingUsed` bytes of it may still be referenced. */
+  private staging = Buffer.allocUnsafe(STAGING_SIZE);
+  private stagingUsed = 0;
+  /** The region handed out for the next read. */
+  private landing: Buffer | undefined;
+  /** True when reads land in memory we choose (else in Node's buffers, via 'data'). */
+  readonly direct: boolean;
 
   constructor(
     private readonly socket: Socket,
     private readonly highWaterMark = 256 * 1024,
+    allowDirect = true,
   ) {
-    socket.on('data', (chunk: Buffer) => {
-      if (this.sink !== undefined) {
-        const rest = this.sink.feed(chunk);
-        if (rest === undefined) return;
-        chunk = rest;
-      }
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
-      this.applyBackpressure();
-      this.notify();
-    });
+    this.direct =
+      allowDirect &&
+      readIntoOwnMemory(
+        socket,
+        () => this.nextLanding(),
+        (bytes) => this.received(this.landing!.subarray(0, bytes)),
+      );
+    if (!this.direct) socket.on('data', (chunk: Buffer) => this.received(chunk));
     socket.on('end', () => this.finish());
     socket.on('close', () => this.finish());
     socket.on('error', (error) => {
@@ -39,6 +86,35 @@ export class SocketReader {
       this.sink?.connectionLost(error);
       this.notify();
     });
+  }
+
+  /** The memory the next read goes into: the body's piece, else the staging buffer. */
+  private nextLanding(): Buffer {
+    let landing = this.sink?.landing();
+    if (landing === undefined) {
+      if (this.chunks.length === 0) this.stagingUsed = 0; // nobody references staged bytes
+      if (STAGING_SIZE - this.stagingUsed < MIN_LANDING) {
+        this.staging = Buffer.allocUnsafe(STAGING_SIZE); // the old one stays with its readers
+        this.stagingUsed = 0;
+      }
+      landing = this.staging.subarray(this.stagingUsed);
+    }
+    this.landing = landing;
+    return landing;
+  }
+
+  private received(chunk: Buffer): void {
+    if (chunk.buffer === this.staging.buffer)
+      this.stagingUsed = chunk.byteOffset - this.staging.byteOffset + chunk.length;
+    if (this.sink !== undefined) {
+      const rest = this.sink.feed(chunk);
+      if (rest === undefined) return;
+      chunk = rest;
+    }
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    this.applyBackpressure();
+    this.notify();
   }
 
   private finish(): void {
@@ -86,8 +162,11 @@ export class SocketReader {
     return this.take(max);
   }
 
-  /** Up to `max` of the buffered bytes (some must be buffered), without waiting. */
-  private take(max: number): Buffer {
+  /**
+   * Up to `max` of the buffered bytes (some must be buffered), without waiting; a copy when they
+   * are in the staging buffer, unless `copyStaged` is false (the caller copies them at once).
+   */
+  private take(max: number, copyStaged = true): Buffer {
     const first = this.chunks[0]!;
     let result: Buffer;
     if (first.length <= max) {
@@ -99,7 +178,8 @@ export class SocketReader {
     }
     this.buffered -= result.length;
     this.applyBackpressure();
-    return result;
+    // Staged bytes are overwritten by later reads: hand out a copy.
+    return copyStaged && result.buffer === this.staging.buffer ? Buffer.from(result) : result;
   }
 
   /** Exactly `size` bytes; null on a clean close before the first byte; throws on a close midway. */
@@ -122,7 +202,7 @@ export class SocketReader {
   body(size: number): RequestBody {
     const body = new RequestBody(this, size);
     // Bytes that came with the header first, then the socket's as they arrive.
-    while (this.buffered > 0 && body.remaining > 0) body.feed(this.take(body.remaining));
+    while (this.buffered > 0 && body.remaining > 0) body.feed(this.take(body.remaining, false));
     if (body.remaining > 0) {
       this.sink = body;
       if (this.closed) body.connectionLost(this.failure);
@@ -131,22 +211,34 @@ export class SocketReader {
   }
 }
 
+/** Bodies (or their rest) below this size are gathered in a buffer of their own size. */
+const SMALL_BODY = 64 * 1024;
+
 /**
- * The body of a create request: exactly `size` bytes, pushed from the socket as they arrive.
+ * The body of a create request: exactly `size` bytes from the socket, gathered into pieces of up
+ * to 1 MiB (reusable buffers) and pushed a piece at a time: a 0.5 MB instance is one chunk to its
+ * consumer, not eight 64 KiB reads, each a fresh allocation. A consumer that has written a chunk
+ * out may hand it back (`releaseChunk`) for the next body.
  * Once destroyed (its consumer failed), the rest of its bytes are dropped as they come, so the
  * next request starts at the right byte.
  */
-export class RequestBody extends Readable {
+export class RequestBody extends Readable implements ChunkReleasing {
   private remainingBytes: number;
   private lost: Error | undefined;
   private allReceived: (() => void) | undefined;
   private receiveFailed: ((error: Error) => void) | undefined;
+  /** The piece being filled, how much of it is, and whether it is a reusable buffer. */
+  private piece: Buffer | undefined;
+  private filled = 0;
+  private pieceReusable = false;
+  /** Reusable buffers pushed to the consumer and not yet handed back. */
+  private readonly lent = new WeakSet<ArrayBufferLike>();
 
   constructor(
     private readonly reader: SocketReader,
     readonly size: number,
   ) {
-    super({ highWaterMark: 256 * 1024 });
+    super({ highWaterMark: REUSABLE_BUFFER_SIZE });
     this.remainingBytes = size;
     if (size === 0) this.push(null);
   }
@@ -158,18 +250,67 @@ export class RequestBody extends Readable {
   /** @internal Takes what belongs to this body from `chunk`; returns the bytes past it, if any. */
   feed(chunk: Buffer): Buffer | undefined {
     const take = Math.min(chunk.length, this.remainingBytes);
-    const mine = take === chunk.length ? chunk : chunk.subarray(0, take);
-    this.remainingBytes -= take;
-    if (!this.destroyed) {
-      const more = this.push(mine);
-      if (this.remainingBytes === 0) this.push(null);
-      else if (!more) this.reader.pauseForBody(true);
+    let offset = 0;
+    while (offset < take) {
+      if (this.destroyed) {
+        this.remainingBytes -= take - offset;
+        break;
+      }
+      if (this.piece === undefined) this.startPiece();
+      const piece = this.piece!;
+      // A read that went straight into the piece is already in place.
+      const inPlace =
+        offset === 0 && chunk.buffer === piece.buffer && chunk.byteOffset === piece.byteOffset + this.filled;
+      const copied = inPlace ? take : chunk.copy(piece, this.filled, offset, take);
+      offset += copied;
+      this.filled += copied;
+      this.remainingBytes -= copied;
+      if (this.filled === piece.length) this.pushPiece();
     }
     if (this.remainingBytes === 0) {
+      this.dropPiece();
       this.reader.detach(this);
       this.allReceived?.();
     }
     return take === chunk.length ? undefined : chunk.subarray(take);
+  }
+
+  private startPiece(): void {
+    // What is left of the body, plus what this piece already holds (nothing: it is new).
+    this.pieceReusable = this.remainingBytes >= SMALL_BODY;
+    const buffer = this.pieceReusable ? takeReusableBuffer() : Buffer.allocUnsafe(this.remainingBytes);
+    this.piece = buffer.length > this.remainingBytes ? buffer.subarray(0, this.remainingBytes) : buffer;
+    this.filled = 0;
+  }
+
+  private pushPiece(): void {
+    const piece = this.piece!;
+    if (this.pieceReusable) this.lent.add(piece.buffer);
+    this.piece = undefined;
+    this.filled = 0;
+    const more = this.push(piece);
+    if (this.remainingBytes === 0) this.push(null);
+    else if (!more) this.reader.pauseForBody(true);
+  }
+
+  /**
+   * Forgets the piece being filled. Not recycled: the socket's next read may already be aimed at
+   * it, and recycled memory may be lent to another transfer by then.
+   */
+  private dropPiece(): void {
+    this.piece = undefined;
+    this.filled = 0;
+  }
+
+  /** @internal Where the next bytes of this body should land; undefined once it wants none. */
+  landing(): Buffer | undefined {
+    if (this.destroyed || this.remainingBytes === 0) return undefined;
+    if (this.piece === undefined) this.startPiece();
+    return this.piece!.subarray(this.filled);
+  }
+
+  releaseChunk(chunk: Buffer): void {
+    if (this.lent.delete(chunk.buffer)) recycleReusableBuffer(chunk);
   }
 
   /** @internal The socket closed or failed before this body was complete. */
@@ -189,6 +330,7 @@ export class RequestBody extends Readable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.dropPiece();
     // Keep the socket flowing: the rest of the body is dropped as it arrives.
     if (this.remainingBytes > 0) this.reader.pauseForBody(false);
     callback(error);

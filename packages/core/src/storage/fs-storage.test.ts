@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import { Readable } from 'node:stream';
 import { ObjectNotFoundError, RangeNotSatisfiableError } from '../errors.js';
 import { ContentType } from './contract.js';
 import { FileSystemStorage } from './fs-storage.js';
+import { releaseChunk } from './reusable-buffers.js';
 
 const uuid = '1a2b3c4d-0000-4000-8000-00000000abcd';
 const key = { uuid, type: ContentType.Dicom };
@@ -97,5 +99,34 @@ describe('FileSystemStorage', () => {
     await expect(storage.read(key)).rejects.toThrow(
       new RegExp(`object not found: .*1a/2b/${uuid} in file system`),
     );
+  });
+
+  it('reads in 1 MiB chunks, reusing one only after its consumer gave it back', async () => {
+    const data = randomBytes(2.5 * 1024 * 1024);
+    await storage.create(key, data.length, Readable.from([data]));
+    const first = await storage.read(key);
+    const chunks: Buffer[] = [];
+    for await (const chunk of first.body) chunks.push(chunk as Buffer);
+    expect(chunks.map((c) => c.length)).toEqual([1 << 20, 1 << 20, 0.5 * (1 << 20)]);
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    // Kept by its consumer: a second read must not write into these chunks.
+    const second = await storage.read(key);
+    const memories: ArrayBufferLike[] = [];
+    for await (const chunk of second.body) {
+      memories.push((chunk as Buffer).buffer);
+      releaseChunk(second.body, chunk as Buffer);
+    }
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    expect(memories.some((m) => chunks.some((c) => c.buffer === m))).toBe(false);
+    // Given back: the next chunk reuses the memory.
+    expect(new Set(memories).size).toBeLessThan(memories.length);
+    expect(await text(await storage.readRange(key, 10, 5))).toBe(data.subarray(10, 15).toString());
+  });
+
+  it('reports a file cut short as an integrity error', async () => {
+    await storage.create(key, 5, Readable.from([Buffer.from('hello')]));
+    const { body } = await storage.read(key);
+    await writeFile(join(root, '1a', '2b', uuid), 'he');
+    await expect(text(body)).rejects.toThrow(/the file ended 3 bytes early/);
   });
 });

@@ -1,6 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { mkdir, open, rename, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsync,
+  mkdirSync,
+  openSync,
+  read,
+  renameSync,
+  unlinkSync,
+  writev,
+} from 'node:fs';
+import { rmdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
@@ -13,6 +24,13 @@ import type { ObjectKey, ObjectReadStream, ObjectStorage } from './contract.js';
 import { HEAD_SIZE, type StoredObject } from './stored-object.js';
 import { assertValidRange, assertValidSize } from './exact-size.js';
 import { assertOrthancUuid } from './naming.js';
+import {
+  REUSABLE_BUFFER_SIZE,
+  recycleReusableBuffer,
+  releaseChunk,
+  takeReusableBuffer,
+  type ChunkReleasing,
+} from './reusable-buffers.js';
 
 export interface FileSystemStorageOptions {
   /** Root directory; objects go to `<root>/<2 chars>/<2 chars>/<uuid>` as Orthanc lays them out. */
@@ -32,13 +50,34 @@ const WRITE_BATCH = 1024 * 1024;
 /** Bound of the set of directories known to exist (Orthanc's layout has 65,536 leaves). */
 const MAX_KNOWN_DIRECTORIES = 65_536;
 /** Bytes per read of a stored file. */
-const READ_CHUNK = 1024 * 1024;
+const READ_CHUNK = REUSABLE_BUFFER_SIZE;
+/** Temp files are `<final name>.<tag>-<count>.tmp`: unique per thread without a random draw per file. */
+const TEMP_TAG = `${process.pid}-${randomBytes(4).toString('hex')}`;
+let tempCount = 0;
+/** Below this, a read gets a buffer of its own size rather than a reusable 1 MiB one. */
+const SMALL_READ = 64 * 1024;
+
+/** fsync as a promise: the one file call that waits on the device, kept off the event loop. */
+function fsyncFile(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+}
+
+/** Reads into `buffer` from `position`: how many bytes came. */
+function readAt(fd: number, buffer: Buffer, position: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    read(fd, buffer, 0, buffer.length, position, (error, bytesRead) =>
+      error ? reject(error) : resolve(bytesRead),
+    ),
+  );
+}
 
 /** Writes all of `buffers` at `position`, continuing after short writes. */
-async function writeAll(handle: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+async function writeAll(fd: number, buffers: Buffer[], position: number): Promise<void> {
   let pending = buffers;
   while (pending.length > 0) {
-    let { bytesWritten } = await handle.writev(pending, position);
+    let bytesWritten = await new Promise<number>((resolve, reject) =>
+      writev(fd, pending, position, (error, written) => (error ? reject(error) : resolve(written))),
+    );
     position += bytesWritten;
     const rest: Buffer[] = [];
     for (const buffer of pending) {
@@ -52,43 +91,53 @@ async function writeAll(handle: FileHandle, buffers: Buffer[], position: number)
   }
 }
 
-/** Writes exactly `size` bytes of `body` into `handle`, in batches; fails on any other length. */
-async function writeBody(handle: FileHandle, body: Readable, size: number, what: string): Promise<void> {
+/**
+ * Writes exactly `size` bytes of `body` into `fd`, in batches; fails on any other length. Each
+ * chunk written goes back to the body (`releaseChunk`), which may reuse its memory.
+ */
+async function writeBody(fd: number, body: Readable, size: number, what: string): Promise<void> {
   let seen = 0;
   let written = 0;
   let batch: Buffer[] = [];
   let batchBytes = 0;
+  const flush = async () => {
+    await writeAll(fd, batch, written);
+    for (const chunk of batch) releaseChunk(body, chunk);
+    written += batchBytes;
+    batch = [];
+    batchBytes = 0;
+  };
   for await (const chunk of body as AsyncIterable<Buffer>) {
     seen += chunk.length;
     if (seen > size) throw new ObjectStorageError(`${what}: more than the expected ${size} bytes`);
     batch.push(chunk);
     batchBytes += chunk.length;
-    if (batchBytes >= WRITE_BATCH) {
-      await writeAll(handle, batch, written);
-      written += batchBytes;
-      batch = [];
-      batchBytes = 0;
-    }
+    if (batchBytes >= WRITE_BATCH) await flush();
   }
   if (seen !== size) throw new ObjectStorageError(`${what}: ${seen} bytes instead of the expected ${size}`);
-  if (batchBytes > 0) await writeAll(handle, batch, written);
+  if (batchBytes > 0) await flush();
 }
 
 /**
- * Exactly `length` bytes of a file from `offset`, in reads of up to 1 MiB; fails with an
- * IntegrityError when the file ends sooner. Closes the handle when done or destroyed.
+ * Exactly `length` bytes of a file from `offset`, in reads of up to 1 MiB into reusable buffers;
+ * fails with an IntegrityError when the file ends sooner. Closes the file when done or destroyed.
+ * A consumer that has sent a chunk on may hand it back (`releaseChunk`) for the next read.
  */
-class FileSlice extends Readable {
+class FileSlice extends Readable implements ChunkReleasing {
   private position: number;
   private remaining: number;
+  private fd: number | undefined;
+  /** Buffers this stream lent to its consumer and may take back. */
+  private readonly lent = new WeakSet<ArrayBufferLike>();
 
   constructor(
-    private readonly handle: FileHandle,
+    fd: number,
     offset: number,
     length: number,
     private readonly path: string,
   ) {
     super({ highWaterMark: READ_CHUNK });
+    this.fd = fd;
     this.position = offset;
     this.remaining = length;
   }
@@ -98,30 +147,45 @@ class FileSlice extends Readable {
       this.push(null);
       return;
     }
-    const buffer = Buffer.allocUnsafe(Math.min(this.remaining, READ_CHUNK));
-    this.handle.read(buffer, 0, buffer.length, this.position).then(
-      ({ bytesRead }) => {
-        if (this.destroyed) return;
-        if (bytesRead === 0) {
+    // Small slices (headers, ranges) get their own small buffer; large ones a reusable one.
+    const reusable = this.remaining >= SMALL_READ;
+    const buffer = reusable ? takeReusableBuffer() : Buffer.allocUnsafe(this.remaining);
+    const length = Math.min(this.remaining, buffer.length);
+    read(this.fd!, buffer, 0, length, this.position, (error, bytesRead) => {
+      if (this.destroyed || error || bytesRead === 0) {
+        if (reusable) recycleReusableBuffer(buffer);
+        if (error) this.destroy(error);
+        else if (!this.destroyed)
           this.destroy(
             new IntegrityError(`reading ${this.path}: the file ended ${this.remaining} bytes early`),
           );
-          return;
-        }
-        this.position += bytesRead;
-        this.remaining -= bytesRead;
-        this.push(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
-        if (this.remaining === 0) this.push(null);
-      },
-      (error: unknown) => this.destroy(error as Error),
-    );
+        return;
+      }
+      this.position += bytesRead;
+      this.remaining -= bytesRead;
+      if (reusable) this.lent.add(buffer.buffer);
+      this.push(buffer.subarray(0, bytesRead));
+      if (this.remaining === 0) this.push(null);
+    });
+  }
+
+  releaseChunk(chunk: Buffer): void {
+    if (this.lent.delete(chunk.buffer)) recycleReusableBuffer(chunk);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.handle.close().then(
-      () => callback(error),
-      () => callback(error),
-    );
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd !== undefined) closeQuietly(fd);
+    callback(error);
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Nothing was written through it: nothing to lose.
   }
 }
 
@@ -149,20 +213,23 @@ export class FileSystemStorage implements ObjectStorage {
   async create(key: ObjectKey, size: number, body: Readable): Promise<void> {
     const path = this.pathOf(key);
     assertValidSize(size, `creating ${path}`);
-    const temp = `${path}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
-    const handle = await this.openTemp(dirname(path), temp);
+    const { fd, temp } = this.openTemp(path);
     let renamed = false;
     try {
-      await writeBody(handle, body, size, `creating ${path}`);
+      await writeBody(fd, body, size, `creating ${path}`);
       // Renamed before the fsync: one fsync of the file makes its data and its name durable, as
       // Orthanc's own storage does for its files (it writes them in place, then fsyncs them).
-      await rename(temp, path);
+      renameSync(temp, path);
       renamed = true;
-      if (this.options.sync) await handle.sync();
-      await handle.close();
+      if (this.options.sync) await fsyncFile(fd);
+      closeSync(fd);
     } catch (error) {
-      await handle.close().catch(() => {});
-      await unlink(renamed ? path : temp).catch(() => {});
+      closeQuietly(fd);
+      try {
+        unlinkSync(renamed ? path : temp);
+      } catch {
+        // Already gone: nothing to clean.
+      }
       body.destroy();
       throw error instanceof ObjectStorageError
         ? error
@@ -171,22 +238,26 @@ export class FileSystemStorage implements ObjectStorage {
   }
 
   /**
-   * Opens the temp file. Its directory is made first unless this process made or used it before
-   * (one call instead of a failed open, mkdir and open again); a concurrent remove may drop it
-   * meanwhile: make it again and retry.
+   * Creates a temp file beside `path`. Its directory is made first unless this process made or
+   * used it before; a concurrent remove may drop it meanwhile: make it again and retry.
+   * Metadata calls (mkdir, open, rename, close, fstat) are synchronous: on a local disk they take
+   * microseconds, less than a round trip through libuv's thread pool; writes, reads and fsync,
+   * which move data or wait on the device, stay asynchronous.
    */
-  private async openTemp(directory: string, temp: string): Promise<FileHandle> {
+  private openTemp(path: string): { fd: number; temp: string } {
+    const directory = dirname(path);
     for (let attempt = 1; ; attempt++) {
-      if (!this.knownDirectories.has(directory)) {
-        await mkdir(directory, { recursive: true });
-        if (this.knownDirectories.size >= MAX_KNOWN_DIRECTORIES) this.knownDirectories.clear();
-        this.knownDirectories.add(directory);
-      }
+      const temp = `${path}.${TEMP_TAG}-${++tempCount}.tmp`;
       try {
-        return await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+        if (!this.knownDirectories.has(directory)) {
+          mkdirSync(directory, { recursive: true });
+          if (this.knownDirectories.size >= MAX_KNOWN_DIRECTORIES) this.knownDirectories.clear();
+          this.knownDirectories.add(directory);
+        }
+        return { fd: openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644), temp };
       } catch (error) {
         this.knownDirectories.delete(directory);
-        if (!isCode(error, 'ENOENT') || attempt >= 5) {
+        if (!isCode(error, 'ENOENT', 'EEXIST') || attempt >= 5) {
           throw new ObjectStorageError(`cannot create ${temp}: ${(error as Error).message}`, {
             cause: error,
           });
@@ -195,60 +266,57 @@ export class FileSystemStorage implements ObjectStorage {
     }
   }
 
-  private async openExisting(key: ObjectKey): Promise<{ handle: FileHandle; size: number; path: string }> {
+  private openExisting(key: ObjectKey): { fd: number; size: number; path: string } {
     const path = this.pathOf(key);
-    let handle: FileHandle;
+    let fd: number;
     try {
-      handle = await open(path, constants.O_RDONLY);
+      fd = openSync(path, constants.O_RDONLY);
     } catch (error) {
       if (isCode(error, 'ENOENT', 'ENOTDIR'))
         throw new ObjectNotFoundError(path, this.where(), { cause: error });
       throw new ObjectStorageError(`cannot open ${path}: ${(error as Error).message}`, { cause: error });
     }
     try {
-      const stats = await handle.stat();
+      const stats = fstatSync(fd);
       if (!stats.isFile()) throw new ObjectStorageError(`${path} is not a regular file`);
-      return { handle, size: stats.size, path };
+      return { fd, size: stats.size, path };
     } catch (error) {
-      await handle.close().catch(() => {});
-      throw error;
+      closeQuietly(fd);
+      throw error instanceof ObjectStorageError
+        ? error
+        : new ObjectStorageError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
     }
   }
 
-  /** Stream `length` bytes from `offset` and check that exactly that many arrive. */
-  private streamSlice(handle: FileHandle, offset: number, length: number, path: string): Readable {
-    return new FileSlice(handle, offset, length, path);
-  }
-
   async read(key: ObjectKey): Promise<ObjectReadStream> {
-    const { handle, size, path } = await this.openExisting(key);
-    return { size, body: this.streamSlice(handle, 0, size, path) };
+    const { fd, size, path } = this.openExisting(key);
+    return { size, body: new FileSlice(fd, 0, size, path) };
   }
 
   async readRange(key: ObjectKey, offset: number, length: number): Promise<Readable> {
     assertValidRange(offset, length, `reading a range of ${key.uuid}`);
-    const { handle, size, path } = await this.openExisting(key);
+    const { fd, size, path } = this.openExisting(key);
     if (offset + length > size) {
-      await handle.close().catch(() => {});
+      closeQuietly(fd);
       throw new RangeNotSatisfiableError(
         `range offset ${offset} length ${length} is past the end of ${path} (${size} bytes)`,
       );
     }
-    return this.streamSlice(handle, offset, length, path);
+    return new FileSlice(fd, offset, length, path);
   }
 
   /** Where the file is, its size and first bytes; undefined when there is none. */
   async inspect(key: ObjectKey): Promise<StoredObject | undefined> {
-    let opened: { handle: FileHandle; size: number; path: string };
+    let opened: { fd: number; size: number; path: string };
     try {
-      opened = await this.openExisting(key);
+      opened = this.openExisting(key);
     } catch (error) {
       if (error instanceof ObjectNotFoundError) return undefined;
       throw error;
     }
     try {
       const head = Buffer.alloc(Math.min(HEAD_SIZE, opened.size));
-      if (head.length > 0) await opened.handle.read(head, 0, head.length, 0);
+      if (head.length > 0) await readAt(opened.fd, head, 0);
       return {
         location: opened.path,
         locationKind: 'path',
@@ -257,7 +325,7 @@ export class FileSystemStorage implements ObjectStorage {
         head,
       };
     } finally {
-      await opened.handle.close().catch(() => {});
+      closeQuietly(opened.fd);
     }
   }
 
