@@ -9,6 +9,7 @@ import {
   KEY_ID_OFFSET,
   describeMagic,
   unwrapPrefix,
+  A1_CIPHER_CALL_BYTES,
 } from './a1-format.js';
 import { withBudgetSoon, type ByteBudget } from './byte-budget.js';
 import type { Keyring } from './keyring.js';
@@ -147,11 +148,17 @@ class A1DecryptStream extends Transform {
       this.decrypt(chunk.subarray(0, cut), done);
       return;
     }
-    const size = held.length + cut;
+    // The held bytes and the start of this input, joined in a buffer of at most one cipher call;
+    // the rest of a large input is decrypted in place.
+    const joined = Math.min(cut, A1_CIPHER_CALL_BYTES - held.length);
+    const size = held.length + joined;
     if (this.scratch === undefined || this.scratch.length < size) this.scratch = Buffer.allocUnsafe(size);
     held.copy(this.scratch, 0);
-    chunk.copy(this.scratch, held.length, 0, cut);
-    this.decrypt(this.scratch.subarray(0, size), done);
+    chunk.copy(this.scratch, held.length, 0, joined);
+    this.decrypt(this.scratch.subarray(0, size), (error) => {
+      if (error !== undefined || joined === cut) done(error);
+      else this.decrypt(chunk.subarray(joined, cut), done);
+    });
   }
 
   /** Synchronous unless the budget makes it wait (no promise per input on the usual path). */
@@ -165,6 +172,7 @@ class A1DecryptStream extends Transform {
         if (out.length > 0) this.push(out);
       },
       done,
+      A1_CIPHER_CALL_BYTES,
     );
   }
 }

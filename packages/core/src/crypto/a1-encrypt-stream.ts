@@ -1,7 +1,7 @@
 import { createCipheriv, randomBytes, type CipherGCM } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { ObjectStorageError } from '../errors.js';
-import { A1_IV_SIZE, A1_KEY_SIZE, buildPrefix, type MasterKey } from './a1-format.js';
+import { A1_CIPHER_CALL_BYTES, A1_IV_SIZE, A1_KEY_SIZE, buildPrefix, type MasterKey } from './a1-format.js';
 import { withBudgetSoon, type ByteBudget } from './byte-budget.js';
 
 export interface A1EncryptOptions {
@@ -71,6 +71,7 @@ class A1EncryptStream extends Transform {
         if (out.length > 0) this.push(out);
       },
       callback,
+      A1_CIPHER_CALL_BYTES,
     );
   }
 

@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { IntegrityError, KeyError } from '../errors.js';
 import { A1_OVERHEAD, A1_PREFIX_SIZE, unwrapPrefix } from './a1-format.js';
 import { createA1DecryptStream } from './a1-decrypt-stream.js';
 import { createA1EncryptStreamWith } from './a1-encrypt-stream.js';
-import { loadKeyring, loadMasterKey, type Keyring } from './keyring.js';
+import { Keyring, loadKeyring, loadMasterKey } from './keyring.js';
 import {
   keyFileOf,
   manifest,
@@ -115,5 +116,25 @@ describe('A1 reference vectors', () => {
       const { error } = await runExpectingError(stream, bytes);
       expect(error.message).toContain('object 0a1b2c3d-test');
     });
+  });
+});
+
+describe('A1 streams over inputs larger than one cipher call', () => {
+  it('write and read the same bytes whatever the input pieces, and a changed byte fails', async () => {
+    const master = { id: 1, key: randomBytes(32) };
+    const ring = new Keyring(master);
+    const plaintext = randomBytes(300_001);
+    const [iv, dataKey] = [randomBytes(32), randomBytes(32)];
+    const reference = await runThrough(createA1EncryptStreamWith(master, iv, dataKey), plaintext, 7);
+    for (const pieces of [1024 * 1024, 200_000, 70_001, 65_536, 17]) {
+      const encrypted = await runThrough(createA1EncryptStreamWith(master, iv, dataKey), plaintext, pieces);
+      expect(encrypted.equals(reference)).toBe(true);
+      const decrypted = await runThrough(createA1DecryptStream(ring), reference, pieces);
+      expect(decrypted.equals(plaintext)).toBe(true);
+    }
+    const damaged = Buffer.from(reference);
+    damaged[150_000] = damaged[150_000]! ^ 1;
+    const { error } = await runExpectingError(createA1DecryptStream(ring), damaged, 200_000);
+    expect(error).toBeInstanceOf(IntegrityError);
   });
 });

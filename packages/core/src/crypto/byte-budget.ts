@@ -202,13 +202,15 @@ export function reserveChunkSoon(
 
 /**
  * `withBudget` that stays synchronous while reservations are granted at once: calls `done` when
- * `work` has run over every slice (or with its error), synchronously in the usual case.
+ * `work` has run over every slice (or with its error), synchronously in the usual case. Slices are
+ * at most `sliceBytes` (and the budget's limit).
  */
 export function withBudgetSoon(
   budget: ByteBudget | undefined,
   chunk: Buffer,
   work: (slice: Buffer) => void,
   done: (error?: Error) => void,
+  sliceBytes = Infinity,
 ): void {
   let offset = 0;
   const run = (slice: Buffer, release: () => void): boolean => {
@@ -223,12 +225,10 @@ export function withBudgetSoon(
     offset += slice.length;
     return true;
   };
+  const most = Math.min(budget?.limit ?? Infinity, sliceBytes);
   const step = (): void => {
     while (offset < chunk.length) {
-      const slice =
-        budget === undefined || chunk.length <= budget.limit
-          ? chunk
-          : chunk.subarray(offset, offset + budget.limit);
+      const slice = chunk.length <= most ? chunk : chunk.subarray(offset, offset + most);
       const reserved = reserveChunkSoon(budget, slice.length);
       if (typeof reserved !== 'function') {
         reserved.then((release) => run(slice, release) && step(), done);

@@ -156,4 +156,18 @@ describe('UploadBuffers', () => {
     );
     expect(buffers.budget.inUse).toBe(0);
   });
+
+  it('hands every chunk back to a body that reuses its memory, once copied', async () => {
+    const buffers = new UploadBuffers(16 * KiB, new ByteBudget(64 * KiB));
+    const source = body(40 * KiB, 7000);
+    const released: number[] = [];
+    Object.assign(source, { releaseChunk: (chunk: Buffer) => released.push(chunk.length) });
+    const parts: number[] = [];
+    await forEachUploadPart(source, 40 * KiB, buffers, 'object r', async (part) => {
+      parts.push(part.data.length);
+      part.release();
+    });
+    expect(parts).toEqual([16 * KiB, 16 * KiB, 8 * KiB]);
+    expect(released.reduce((a, b) => a + b, 0)).toBe(40 * KiB);
+  });
 });

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { processBudget, type ByteBudget } from '../crypto/byte-budget.js';
 import { ObjectStorageError } from '../errors.js';
+import { releaseChunk } from './reusable-buffers.js';
 
 const MiB = 1024 * 1024;
 
@@ -222,7 +223,13 @@ export async function forEachUploadPart(
       total += data.length;
       if (total > size)
         throw new ObjectStorageError(`${what}: the body has more than the announced ${size} bytes`);
-      return take(data, 0);
+      // Once copied, the chunk goes back to the body, which may reuse its memory.
+      const copying = take(data, 0);
+      if (copying === undefined) {
+        releaseChunk(body, data);
+        return undefined;
+      }
+      return copying.then(() => releaseChunk(body, data));
     });
     if (total !== size) {
       throw new ObjectStorageError(`${what}: the body has ${total} bytes instead of the announced ${size}`);
