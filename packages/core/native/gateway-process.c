@@ -106,6 +106,7 @@ typedef struct {
 /* Reads the gateway's stdout (handshake, then info) and stderr (log lines) until both close. */
 static void *output_thread_main(void *arg) {
   gateway_child *child = arg;
+  pthread_setname_np(pthread_self(), "oos-gateway-log"); /* names show in top -H and /proc */
   line_buffer buffers[2] = {{NULL, 0, 0}, {NULL, 0, 0}};
   int fds[2] = {child->stderr_fd, child->stdout_fd};
   int open_count = 2;
@@ -476,6 +477,7 @@ static int backoff_sleep(int ms) {
  * Lives as long as the plugin: PR_SET_PDEATHSIG fires when this thread ends. */
 static void *supervisor_main(void *unused) {
   (void)unused;
+  pthread_setname_np(pthread_self(), "oos-supervisor");
   int first = 1;
   int backoff = BACKOFF_FIRST_MS;
   for (;;) {
