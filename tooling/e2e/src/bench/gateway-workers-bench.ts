@@ -36,7 +36,7 @@ interface Phase {
   readonly hostCpuMsPerOperationByThread: Record<string, number>;
   /** The callers' CPU inside the plugin's callbacks (the shim), and in checking the bytes read. */
   readonly hostCallerCpuMsPerOperation: { readonly shim: number; readonly check: number };
-  /** CPU of each gateway worker thread over the phase (ms): how evenly the shim spreads calls. */
+  /** CPU of each gateway worker (main thread and worker threads) over the phase (ms): how evenly the shim spreads calls. */
   readonly workerThreadCpuMs: number[];
   /** Cores busy on the whole machine (from /proc/stat) and by this benchmark's two processes. */
   readonly coresBusy: { readonly machine: number; readonly hostAndGateway: number };
@@ -71,13 +71,16 @@ function hostCpu(host: ShimHost): number {
 
 const TICK_MS = 10; // Linux USER_HZ = 100
 
-/** CPU (ms) of each thread of `pid` named `name`, by thread id. */
-function namedThreadsCpuMs(pid: number, name: string): Map<string, number> {
+/** Node's names of the threads that run a gateway worker: worker 0 is the main thread. */
+const WORKER_THREAD_NAMES = new Set(['MainThread', 'WorkerThread']);
+
+/** CPU (ms) of each thread of `pid` that runs a gateway worker, by thread id. */
+function workerThreadsCpuMs(pid: number): Map<string, number> {
   const threads = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== name) continue;
+      if (!WORKER_THREAD_NAMES.has(stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')))) continue;
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       threads.set(tid, (Number(fields[11]) + Number(fields[12])) * TICK_MS);
     } catch {
@@ -103,9 +106,29 @@ function perOperation(before: Record<string, number>, after: Record<string, numb
   );
 }
 
+/**
+ * What 1.6x needs: 2 workers can at best run the cores' worth of host + gateway CPU, so their CPU
+ * per operation must be at most cores / (1.6 x the 1-worker bound). Compared with what they spent.
+ */
+interface TargetArithmetic {
+  readonly maxCpuMsPerOperationFor1_6x: number;
+  readonly cpuMsPerOperationWith2Workers: number;
+  readonly reachable: boolean;
+}
+
+function targetArithmetic(one: Capacity, two: Capacity): TargetArithmetic {
+  const allowed = (1000 * os.availableParallelism()) / (1.6 * one.boundOpsPerSecond);
+  return {
+    maxCpuMsPerOperationFor1_6x: round(allowed, 3),
+    cpuMsPerOperationWith2Workers: two.cpuMsPerOperation,
+    reachable: two.cpuMsPerOperation <= allowed,
+  };
+}
+
 function capacity(phase: Phase, workers: number): Capacity {
   const cpuMsPerOperation = phase.gatewayCpuMsPerOperation + phase.hostCpuMsPerOperation;
-  const workerJs = phase.gatewayCpuMsPerOperationByThread['WorkerThread'] ?? NaN;
+  const byThread = phase.gatewayCpuMsPerOperationByThread;
+  const workerJs = (byThread['MainThread'] ?? 0) + (byThread['WorkerThread'] ?? 0);
   const cores = (1000 * os.availableParallelism()) / cpuMsPerOperation;
   const threads = (1000 * workers) / workerJs;
   return {
@@ -125,7 +148,7 @@ async function phase(
 ): Promise<Phase> {
   const gatewayBefore = cpuMs(gateway) ?? NaN;
   const threadsBefore = threadCpuMs(gateway);
-  const workersBefore = namedThreadsCpuMs(gateway, 'WorkerThread');
+  const workersBefore = workerThreadsCpuMs(gateway);
   const hostBefore = hostCpu(host);
   const hostThreadsBefore = threadCpuMs(host.pid);
   const machineBefore = machineCpuMs();
@@ -136,7 +159,7 @@ async function phase(
   const hostThreadsAfter = threadCpuMs(host.pid);
   const hostAfter = hostCpu(host);
   const threadsAfter = threadCpuMs(gateway);
-  const workersAfter = namedThreadsCpuMs(gateway, 'WorkerThread');
+  const workersAfter = workerThreadsCpuMs(gateway);
   const gatewayAfter = cpuMs(gateway) ?? NaN;
   const failed = results.filter((result) => result.rc !== 0 || (checkMatch && result.match !== true));
   if (failed.length > 0) throw new Error(`${failed.length} calls failed or read wrong bytes`);
@@ -224,6 +247,7 @@ async function main(): Promise<void> {
       createRatio: number;
       readRatio: number;
       capacityRatio: { create: number; read: number };
+      target: { create: TargetArithmetic; read: TargetArithmetic };
     }[] = [];
     for (let round_ = 0; round_ < RUNS; round_++) {
       // Alternate which configuration goes first, so drift in the machine's load evens out.
@@ -239,6 +263,10 @@ async function main(): Promise<void> {
         capacityRatio: {
           create: round(two.capacity.create.boundOpsPerSecond / one.capacity.create.boundOpsPerSecond, 2),
           read: round(two.capacity.read.boundOpsPerSecond / one.capacity.read.boundOpsPerSecond, 2),
+        },
+        target: {
+          create: targetArithmetic(one.capacity.create, two.capacity.create),
+          read: targetArithmetic(one.capacity.read, two.capacity.read),
         },
       });
     }
