@@ -15,7 +15,7 @@ import { artifactDir, nodeExecutable, repoRoot } from '../harness/repo.js';
 import { machineInfo, median, round } from './bench-common.js';
 
 const PLUGIN = path.join(artifactDir('core'), 'libOrthancFileSystemObjectStorage.so');
-const CALLERS = 16;
+const CALLERS = Number(process.env['OOS_BENCH_CALLERS'] ?? 16);
 const OBJECT_BYTES = Number(process.env['OOS_BENCH_OBJECT_BYTES'] ?? 1024 * 1024);
 const OPERATIONS = Number(process.env['OOS_BENCH_OPERATIONS'] ?? 300);
 const RUNS = Number(process.env['OOS_BENCH_RUNS'] ?? 3);
