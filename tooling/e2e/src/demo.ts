@@ -1,11 +1,10 @@
 // `pnpm demo`: an Orthanc that keeps its files through our plugin, encrypted with a generated key.
 // Prints the Orthanc Explorer URL and where the objects are; Ctrl-C stops everything.
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { freePort } from '@orthanc-object-storage/servers';
-import type { MasterKeyFile } from './backends/backend.js';
+import { writeMasterKey, type MasterKeyFile } from './backends/backend.js';
 import { startDemoBackend, type DemoBackend } from './demo/demo-backend.js';
 import { sharedDicomCorpus } from './harness/dicom/corpus.js';
 import { OrthancServer } from './harness/orthanc.js';
@@ -32,9 +31,7 @@ function prepareWorkDir(): string {
 }
 
 function generateKey(workDir: string): MasterKeyFile {
-  const key = { id: 1, path: path.join(workDir, 'master-key-1.b64') };
-  writeFileSync(key.path, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
-  return key;
+  return writeMasterKey(workDir, 1);
 }
 
 async function main(): Promise<void> {

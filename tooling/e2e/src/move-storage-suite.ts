@@ -1,11 +1,16 @@
 // End-to-end checks of hybrid mode's moves with a real Orthanc: POST /move-storage, the
 // MoveStorage job and GET /object-storage/locations/{level}/{id}, against one backend.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { BackendStore, E2EBackend, MasterKeyFile } from './backends/backend.js';
-import { generateCorpus, sharedDicomCorpus, type CorpusFile } from './harness/dicom/corpus.js';
+import {
+  type BackendStore,
+  type E2EBackend,
+  writeMasterKey,
+  type MasterKeyFile,
+} from './backends/backend.js';
+import { generateCorpus, sharedOrGeneratedCorpus, type CorpusFile } from './harness/dicom/corpus.js';
 import { OrthancServer } from './harness/orthanc.js';
 import { mapConcurrent, sleep } from './harness/parallel.js';
 import { nodeExecutable } from './harness/repo.js';
@@ -134,9 +139,8 @@ export function describeMoveStorage(
       ctx.workDir = mkdtempSync(path.join(os.tmpdir(), `oos-e2e-move-${name}-`));
       ctx.servers = [];
       await backend.setUp(path.join(ctx.workDir, 'backend'));
-      ctx.shared = await sharedDicomCorpus();
-      ctx.key = { id: 7, path: path.join(ctx.workDir, 'master-key-7.b64') };
-      writeFileSync(ctx.key.path, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+      ctx.shared = await sharedOrGeneratedCorpus(path.join(ctx.workDir, 'corpus'), `MOVE-${name}`);
+      ctx.key = writeMasterKey(ctx.workDir, 7);
     }, 300_000);
 
     afterAll(async () => {

@@ -3,14 +3,18 @@
 // run on the host's loopback, which the chroot shares. Per provider: store, read back after a
 // restart, range reads, delete, client-side encryption (C1, the default format), backend down
 // then back.
-import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { awsBackend } from './backends/aws.js';
 import { azureBackend } from './backends/azure.js';
-import type { BackendStore, E2EBackend, MasterKeyFile } from './backends/backend.js';
+import {
+  type BackendStore,
+  type E2EBackend,
+  writeMasterKey,
+  type MasterKeyFile,
+} from './backends/backend.js';
 import { googleBackend } from './backends/google.js';
 import { chrootCommand, ensureNewestOrthancChroot, type NewestOrthancChroot } from './harness/chroot.js';
 import { generateCorpus, sharedDicomCorpus, type CorpusFile } from './harness/dicom/corpus.js';
@@ -112,8 +116,7 @@ function describeNewestOrthanc(backend: E2EBackend): void {
       ];
       spare = corpus.find((c) => c.synthetic)!;
       corpus = corpus.filter((c) => c !== spare);
-      key = { id: 1, path: path.join(workDir, 'master-key-1.b64') };
-      writeFileSync(key.path, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+      key = writeMasterKey(workDir, 1);
     }, 300_000);
 
     afterAll(async () => {

@@ -3,7 +3,6 @@
 // without encryption across a SIGINT, and the README's "Migrating off disk" guide moves an Orthanc
 // with 300 instances on its own disk to the bucket (hybrid mode, /move-storage, verify, hybrid off).
 // One RGW and one generated corpus for all: each case has its own bucket and Orthanc.
-import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
@@ -17,6 +16,7 @@ import { generateCorpus, type CorpusFile } from './harness/dicom/corpus.js';
 import { AWS_PLUGIN, startEncryptedRgw, type EncryptedRgw } from './harness/encrypted-rgw.js';
 import { OrthancServer, type OrthancConfiguration } from './harness/orthanc.js';
 import { mapConcurrent, sleep } from './harness/parallel.js';
+import { writeMasterKey } from './backends/backend.js';
 
 const BUCKET = 'reencrypt-e2e';
 const PLAIN_BUCKET = 'reencrypt-plain-e2e';
@@ -42,9 +42,8 @@ interface ReencryptSummary {
 }
 
 function keyFile(id: number): [number, string] {
-  const file = path.join(fixture.workDir, `master-key-${id}.b64`);
-  writeFileSync(file, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
-  return [id, file];
+  const key = writeMasterKey(fixture.workDir, id);
+  return [key.id, key.path];
 }
 
 /** Rewrite the plugin's section of Orthanc's configuration file, as an operator would. */

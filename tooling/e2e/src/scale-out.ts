@@ -1,11 +1,15 @@
 // Stateless Orthanc: two Orthancs share one PostgreSQL index (Debian's orthanc-postgresql) and one
 // bucket (our plugin). Whatever one stores, the other serves; the index and the bucket agree.
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startPostgres, type StartedPostgres } from '@orthanc-object-storage/servers';
-import type { BackendStore, E2EBackend, MasterKeyFile } from './backends/backend.js';
+import {
+  type BackendStore,
+  type E2EBackend,
+  writeMasterKey,
+  type MasterKeyFile,
+} from './backends/backend.js';
 import { generateCorpus, type CorpusFile } from './harness/dicom/corpus.js';
 import { OrthancServer } from './harness/orthanc.js';
 import { mapConcurrent } from './harness/parallel.js';
@@ -107,8 +111,7 @@ export function describeScaleOut(name: string, backend: E2EBackend, options: Sca
       store = await backend.createStore('scale-out');
       let key: MasterKeyFile | undefined;
       if (options.encrypted) {
-        key = { id: 1, path: path.join(workDir, 'master-key-1.b64') };
-        writeFileSync(key.path, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+        key = writeMasterKey(workDir, 1);
       }
       const section = store.section(key);
       for (const node of ['a', 'b']) {

@@ -1,15 +1,13 @@
 // Soak through the native shim against every backend, encryption off and on (see soak.ts).
 // CI runs a short version; OOS_SOAK_OPERATIONS=10000 (or `pnpm bench`) runs the long one.
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { E2EBackend, MasterKeyFile } from './backends/backend.js';
+import { type E2EBackend, writeMasterKey, type MasterKeyFile } from './backends/backend.js';
 import { awsBackend } from './backends/aws.js';
 import { azureBackend } from './backends/azure.js';
 import { googleBackend } from './backends/google.js';
-import { nodeExecutable } from './harness/repo.js';
-import { runSoak } from './soak.js';
+import { runSoak, soakConfiguration } from './soak.js';
 
 const OPERATIONS = Number(process.env.OOS_SOAK_OPERATIONS ?? 400);
 
@@ -23,8 +21,7 @@ describe.each([
 
   beforeAll(async () => {
     workDir = mkdtempSync(path.join(os.tmpdir(), `oos-soak-${name}-`));
-    key = { id: 1, path: path.join(workDir, 'master-key-1.b64') };
-    writeFileSync(key.path, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+    key = writeMasterKey(workDir, 1);
     await backend.setUp(path.join(workDir, 'backend'));
   }, 300_000);
 
@@ -41,13 +38,7 @@ describe.each([
         plugin: backend.artifactPath,
         workDir,
         operations: OPERATIONS,
-        configuration: {
-          SyncStorageArea: false,
-          [backend.sectionName]: {
-            ...store.section(encrypted ? key : undefined),
-            NodeExecutable: nodeExecutable(),
-          },
-        },
+        configuration: soakConfiguration(backend, store, encrypted ? key : undefined),
       });
       console.log(`soak ${name}, encryption ${encrypted}: ${JSON.stringify(result)}`);
       expect(result.failures).toEqual([]);

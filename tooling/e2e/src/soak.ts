@@ -2,7 +2,9 @@
 // reads and removes, with every read compared byte for byte, while the gateway's memory and open
 // descriptors are sampled. Used by soak.e2e.test.ts (short, in CI) and `pnpm bench` (10,000).
 import { randomUUID } from 'node:crypto';
+import type { BackendStore, E2EBackend, MasterKeyFile } from './backends/backend.js';
 import { cpuMs, openDescriptors, processMemory } from './harness/proc.js';
+import { nodeExecutable } from './harness/repo.js';
 import { ShimHost } from './harness/shim-host.js';
 
 export interface SoakOptions {
@@ -32,6 +34,18 @@ const KiB = 1024;
 /** Log-uniform from 1 KiB to 1 MiB: many small objects, some large, as Orthanc stores them. */
 function objectSize(): number {
   return Math.round(KiB * 2 ** (Math.random() * 10));
+}
+
+/** Orthanc's configuration for soaking `store`: its section, encrypted with `key` when given. */
+export function soakConfiguration(
+  backend: E2EBackend,
+  store: BackendStore,
+  key: MasterKeyFile | undefined,
+): Record<string, unknown> {
+  return {
+    SyncStorageArea: false,
+    [backend.sectionName]: { ...store.section(key), NodeExecutable: nodeExecutable() },
+  };
 }
 
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {

@@ -1,7 +1,6 @@
 // `orthanc-object-storage verify` end to end: a real Orthanc with the aws plugin (C1 encryption)
 // over Ceph RGW, then objects deleted, added and truncated behind Orthanc's back.
 import { randomUUID } from 'node:crypto';
-import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import {
   DeleteObjectCommand,
@@ -13,7 +12,7 @@ import {
 import { AWS_PLUGIN, startEncryptedRgw, type EncryptedRgw } from './harness/encrypted-rgw.js';
 import { OrthancServer } from './harness/orthanc.js';
 import { runCli, runCliJson } from './harness/cli.js';
-import { sharedDicomDir } from './harness/repo.js';
+import { sharedOrGeneratedCorpus } from './harness/dicom/corpus.js';
 
 const BUCKET = 'verify-e2e';
 let fixture: EncryptedRgw;
@@ -57,9 +56,8 @@ beforeAll(async () => {
     verbose: false,
     configuration: { AwsS3Storage: fixture.section() },
   });
-  const dir = sharedDicomDir();
-  for (const file of readdirSync(dir).filter((name) => name.endsWith('.dcm'))) {
-    await orthanc.client.uploadFile(path.join(dir, file));
+  for (const source of await sharedOrGeneratedCorpus(path.join(workDir, 'corpus'), 'VERIFY')) {
+    await orthanc.client.uploadFile(source.file);
   }
 }, 300_000);
 

@@ -7,7 +7,7 @@ export interface Command {
   readonly name: string;
   /** One line for the top-level help. */
   readonly summary: string;
-  /** Full help text, printed by `<command> --help`. */
+  /** Full help text, printed by `<command> --help` (main.ts answers `--help`/`-h` itself). */
   readonly help: string;
   run(args: string[]): Promise<void>;
 }
@@ -23,8 +23,6 @@ export function parseCommandArgs<T extends ParseArgsConfig>(config: T): ReturnTy
     throw new UsageError((error as Error).message);
   }
 }
-
-export const helpOption = { help: { type: 'boolean', short: 'h' } } as const;
 
 /** Throws `UsageError` unless exactly the named positionals were given. */
 export function expectPositionals(given: string[], names: readonly string[]): void {

@@ -23,6 +23,11 @@ async function main(args: string[]): Promise<void> {
   if (command === undefined) {
     throw new UsageError(`unknown command '${name}' (commands: ${commands.map((c) => c.name).join(', ')})`);
   }
+  // Before parsing: a command's --help works even beside arguments it would refuse.
+  if (rest.some((arg) => arg === '--help' || arg === '-h')) {
+    process.stdout.write(command.help);
+    return;
+  }
   try {
     await command.run(rest);
   } catch (error) {

@@ -1,7 +1,17 @@
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 /** An A1 master key file the suite generated: `StorageEncryption.MasterKey = [id, path]`. */
 export interface MasterKeyFile {
   readonly id: number;
   readonly path: string;
+}
+
+/** A fresh random master key in `<dir>/master-key-<id>.b64` (mode 0600, as operators keep them). */
+export function writeMasterKey(dir: string, id: number): MasterKeyFile {
+  const file = path.join(dir, `master-key-${id}.b64`);
+  writeFileSync(file, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+  return { id, path: file };
 }
 
 /**

@@ -1,8 +1,9 @@
 import os from 'node:os';
 // Helpers shared by the e2e benchmarks: rates, medians and the re-issuable DICOM workload.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sharedDicomCorpus } from '../harness/dicom/corpus.js';
+import { repoRoot } from '../harness/repo.js';
 import { prepareReissuable, type ReissuableFile } from '../harness/dicom/reuid.js';
 import { newUid, writeSyntheticInstance } from '../harness/dicom/synthetic.js';
 
@@ -88,4 +89,13 @@ export function workloadReport(
     runs: options.runs,
     note: options.note,
   };
+}
+
+/** Print a benchmark's JSON report and keep it as `tooling/e2e/bench-results/<name>.json`. */
+export function writeBenchReport(name: string, report: unknown): void {
+  const text = JSON.stringify(report, null, 2);
+  process.stdout.write(`${text}\n`);
+  const dir = path.join(repoRoot(), 'tooling', 'e2e', 'bench-results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, `${name}.json`), `${text}\n`);
 }

@@ -2,8 +2,7 @@
 // and back, through a real Orthanc in HybridMode WriteToFileSystem. Variants: core's file-system
 // backend, and the aws plugin on Ceph RGW, plain and A1-encrypted. JSON to stdout and
 // bench-results/move.json. Figures, never assertions (beyond checking that everything moved).
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BackendStore, E2EBackend } from '../backends/backend.js';
@@ -13,8 +12,17 @@ import { reissue } from '../harness/dicom/reuid.js';
 import { OrthancServer } from '../harness/orthanc.js';
 import { mapConcurrent } from '../harness/parallel.js';
 import { cpuSeconds, findGatewayPids } from '../harness/proc.js';
-import { nodeExecutable, repoRoot } from '../harness/repo.js';
-import { benchTemplates, machineInfo, measurement, median, round, type Measurement } from './bench-common.js';
+import { nodeExecutable } from '../harness/repo.js';
+import {
+  benchTemplates,
+  machineInfo,
+  measurement,
+  median,
+  round,
+  type Measurement,
+  writeBenchReport,
+} from './bench-common.js';
+import { writeMasterKey } from '../backends/backend.js';
 
 const INSTANCES = Number(process.env['OOS_BENCH_INSTANCES'] ?? 300);
 const RUNS = Number(process.env['OOS_BENCH_RUNS'] ?? 3);
@@ -109,8 +117,7 @@ function summarize(results: { toObjectStorage: DirectionResult; toFileSystem: Di
 
 async function main(): Promise<void> {
   const workRoot = mkdtempSync(path.join(os.tmpdir(), 'oos-move-bench-'));
-  const keyPath = path.join(workRoot, 'master-key-1.b64');
-  writeFileSync(keyPath, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+  const keyPath = writeMasterKey(workRoot, 1).path;
   const filesystem = fileSystemBackend();
   const aws = awsBackend();
   const variants: Variant[] = [
@@ -156,11 +163,7 @@ async function main(): Promise<void> {
         [...runs.entries()].map(([name, results]) => [name, { median: summarize(results), runs: results }]),
       ),
     };
-    const text = JSON.stringify(report, null, 2);
-    process.stdout.write(`${text}\n`);
-    const out = path.join(repoRoot(), 'tooling', 'e2e', 'bench-results');
-    mkdirSync(out, { recursive: true });
-    writeFileSync(path.join(out, 'move.json'), `${text}\n`);
+    writeBenchReport('move', report);
   } finally {
     await aws.tearDown();
     await filesystem.tearDown();

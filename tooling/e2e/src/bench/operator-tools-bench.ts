@@ -4,8 +4,7 @@
 // JSON summary; CPU per object of the CLI (its parent shell's cutime+cstime once it has exited)
 // and of radosgw and ceph-osd, from /proc. JSON to stdout and bench-results/operator-tools.json.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AWS_PLUGIN, startEncryptedRgw, type EncryptedRgw } from '../harness/encrypted-rgw.js';
@@ -13,8 +12,9 @@ import { reissue } from '../harness/dicom/reuid.js';
 import { OrthancServer } from '../harness/orthanc.js';
 import { mapConcurrent } from '../harness/parallel.js';
 import { childrenCpuSeconds, cpuSeconds } from '../harness/proc.js';
-import { coreCliPath, nodeExecutable, repoRoot } from '../harness/repo.js';
-import { benchTemplates, machineInfo, median, round } from './bench-common.js';
+import { coreCliPath, nodeExecutable } from '../harness/repo.js';
+import { benchTemplates, machineInfo, median, round, writeBenchReport } from './bench-common.js';
+import { writeMasterKey } from '../backends/backend.js';
 
 const medianOf = (values: number[]): number => round(median(values), 2);
 
@@ -128,8 +128,7 @@ async function main(): Promise<void> {
     for (let run = 0; run < RUNS; run++) {
       const order = run % 2 === 0 ? CONCURRENCY : [...CONCURRENCY].reverse();
       for (const concurrency of order) {
-        const next: [number, string] = [key[0] + 1, path.join(work, `master-key-${key[0] + 1}.b64`)];
-        writeFileSync(next[1], randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+        const next: [number, string] = [key[0] + 1, writeMasterKey(work, key[0] + 1).path];
         const section = fixture.section({}, { MasterKey: next, PreviousMasterKeys: [key] });
         writeFileSync(cliConfig, JSON.stringify({ AwsS3Storage: section }, null, 2));
         const common = ['--config', cliConfig, '--concurrency', String(concurrency)];
@@ -162,11 +161,7 @@ async function main(): Promise<void> {
         [...samples.entries()].map(([name, list]) => [name, { median: summarize(list), runs: list }]),
       ),
     };
-    const text = JSON.stringify(report, null, 2);
-    process.stdout.write(`${text}\n`);
-    const out = path.join(repoRoot(), 'tooling', 'e2e', 'bench-results');
-    mkdirSync(out, { recursive: true });
-    writeFileSync(path.join(out, 'operator-tools.json'), `${text}\n`);
+    writeBenchReport('operator-tools', report);
   } finally {
     await orthanc?.stop();
     await fixture.stop();

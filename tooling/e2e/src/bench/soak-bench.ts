@@ -2,17 +2,15 @@
 // native shim) for every backend, encryption off and on, 10,000 operations each by default
 // (OOS_SOAK_OPERATIONS). JSON to stdout and bench-results/soak.json: operations, mismatches, the
 // gateway's peak RSS per quarter, descriptors, CPU per operation. Figures, never assertions.
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { E2EBackend } from '../backends/backend.js';
+import { type E2EBackend, writeMasterKey } from '../backends/backend.js';
 import { awsBackend } from '../backends/aws.js';
 import { azureBackend } from '../backends/azure.js';
 import { googleBackend } from '../backends/google.js';
-import { nodeExecutable, repoRoot } from '../harness/repo.js';
-import { runSoak, type SoakResult } from '../soak.js';
-import { machineInfo, round } from './bench-common.js';
+import { runSoak, soakConfiguration, type SoakResult } from '../soak.js';
+import { machineInfo, round, writeBenchReport } from './bench-common.js';
 
 const OPERATIONS = Number(process.env['OOS_SOAK_OPERATIONS'] ?? 10_000);
 const PROVIDERS = (process.env['OOS_SOAK_PROVIDERS'] ?? 'aws,azure,google').split(',');
@@ -25,8 +23,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   for (const backend of backends) {
     const workDir = mkdtempSync(path.join(os.tmpdir(), `oos-soak-bench-${backend.name}-`));
-    const key = { id: 1, path: path.join(workDir, 'master-key-1.b64') };
-    writeFileSync(key.path, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+    const key = writeMasterKey(workDir, 1);
     try {
       await backend.setUp(path.join(workDir, 'backend'));
       for (const encrypted of [false, true]) {
@@ -35,13 +32,7 @@ async function main(): Promise<void> {
           plugin: backend.artifactPath,
           workDir,
           operations: OPERATIONS,
-          configuration: {
-            SyncStorageArea: false,
-            [backend.sectionName]: {
-              ...store.section(encrypted ? key : undefined),
-              NodeExecutable: nodeExecutable(),
-            },
-          },
+          configuration: soakConfiguration(backend, store, encrypted ? key : undefined),
         });
         const rssLastToFirst = round(result.rssPeakMiB[3] / result.rssPeakMiB[0], 3);
         results.push({ backend: backend.name, encrypted, ...result, rssLastToFirst });
@@ -66,11 +57,7 @@ async function main(): Promise<void> {
     results,
     benchSeconds: round((performance.now() - started) / 1000, 1),
   };
-  const json = JSON.stringify(report, null, 2);
-  const resultsDir = path.join(repoRoot(), 'tooling', 'e2e', 'bench-results');
-  mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(path.join(resultsDir, 'soak.json'), json + '\n');
-  console.log(json);
+  writeBenchReport('soak', report);
 }
 
 await main();

@@ -1,12 +1,12 @@
 // What the AWS fault, crash and damaged-object suites share: a throw-away Ceph RGW with one
 // bucket, a master key file, and the plugin's section with encryption on.
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { rgwClientConfig, startRadosgw, type Radosgw } from '@orthanc-object-storage/servers';
 import { artifactDir, nodeExecutable } from './repo.js';
+import { writeMasterKey } from '../backends/backend.js';
 
 export const AWS_PLUGIN = path.join(artifactDir('aws'), 'libOrthancAwsS3Storage.so');
 
@@ -25,8 +25,7 @@ export async function startEncryptedRgw(bucket: string): Promise<EncryptedRgw> {
   const rgw = await startRadosgw({ workDir: path.join(workDir, 'radosgw') });
   const s3 = new S3Client(rgwClientConfig(rgw));
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  const keyPath = path.join(workDir, 'master-key-1.b64');
-  writeFileSync(keyPath, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+  const keyPath = writeMasterKey(workDir, 1).path;
   return {
     workDir,
     rgw,

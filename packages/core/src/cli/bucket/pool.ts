@@ -1,3 +1,5 @@
+import { UsageError } from '../command.js';
+
 /** Run `work` on every item with at most `concurrency` at once; stops taking items once `stopped()`. */
 export async function forEachConcurrent<T>(
   items: AsyncIterable<T>,
@@ -16,11 +18,27 @@ export async function forEachConcurrent<T>(
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
-export function parseConcurrency(value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
+/** The options every command over a whole bucket takes. */
+export const bucketCommandOptions = {
+  config: { type: 'string' },
+  concurrency: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
+
+/** `--config` (required) and `--concurrency` (1 to 256, default 8) of a bucket command. */
+export function bucketCommandBasics(values: {
+  config?: string | undefined;
+  concurrency?: string | undefined;
+}): {
+  config: string;
+  concurrency: number;
+} {
+  if (values.config === undefined) throw new UsageError('--config FILE|DIR is required');
+  if (values.concurrency === undefined) return { config: values.config, concurrency: 8 };
+  const n = Number(values.concurrency);
   if (!Number.isInteger(n) || n < 1 || n > 256) {
-    throw new Error(`--concurrency ${value}: expected an integer from 1 to 256`);
+    throw new UsageError(`--concurrency ${values.concurrency}: expected an integer from 1 to 256`);
   }
-  return n;
+  return { config: values.config, concurrency: n };
 }

@@ -4,14 +4,7 @@ import { createC1DecryptStream } from '../../crypto/c1-decrypt-stream.js';
 import { loadKeyring } from '../../crypto/keyring.js';
 import { IntegrityError } from '../../errors.js';
 import { attachmentHelp, attachmentOf, attachmentOptions } from '../attachment-option.js';
-import {
-  PROGRAM,
-  UsageError,
-  expectPositionals,
-  helpOption,
-  parseCommandArgs,
-  type Command,
-} from '../command.js';
+import { PROGRAM, UsageError, expectPositionals, parseCommandArgs, type Command } from '../command.js';
 import { parseKeyOption } from '../key-option.js';
 import { readFileHead } from '../object-format.js';
 import { transformFile } from '../transform-file.js';
@@ -41,17 +34,12 @@ ${attachmentHelp}
     const { values, positionals } = parseCommandArgs({
       args,
       options: {
-        ...helpOption,
         ...attachmentOptions,
         key: { type: 'string', multiple: true },
         force: { type: 'boolean' },
       },
       allowPositionals: true,
     });
-    if (values.help) {
-      process.stdout.write(this.help);
-      return;
-    }
     const [current, ...previous] = (values.key ?? []).map(parseKeyOption);
     if (current === undefined) throw new UsageError('decrypt needs at least one --key ID:PATH');
     expectPositionals(positionals, ['IN', 'OUT']);

@@ -3,14 +3,7 @@ import { createA1EncryptStream } from '../../crypto/a1-encrypt-stream.js';
 import { createC1EncryptStream } from '../../crypto/c1-encrypt-stream.js';
 import { loadMasterKey } from '../../crypto/keyring.js';
 import { attachmentFromName, attachmentHelp, attachmentOf, attachmentOptions } from '../attachment-option.js';
-import {
-  PROGRAM,
-  UsageError,
-  expectPositionals,
-  helpOption,
-  parseCommandArgs,
-  type Command,
-} from '../command.js';
+import { PROGRAM, UsageError, expectPositionals, parseCommandArgs, type Command } from '../command.js';
 import { parseKeyOption } from '../key-option.js';
 import { transformFile } from '../transform-file.js';
 
@@ -40,7 +33,6 @@ ${attachmentHelp}
     const { values, positionals } = parseCommandArgs({
       args,
       options: {
-        ...helpOption,
         ...attachmentOptions,
         key: { type: 'string', multiple: true },
         format: { type: 'string' },
@@ -48,10 +40,6 @@ ${attachmentHelp}
       },
       allowPositionals: true,
     });
-    if (values.help) {
-      process.stdout.write(this.help);
-      return;
-    }
     const keys = values.key ?? [];
     if (keys.length !== 1)
       throw new UsageError(`encrypt needs exactly one --key ID:PATH, got ${keys.length}`);

@@ -8,7 +8,7 @@ import {
   describeAttachment,
 } from '../../crypto/c1-format.js';
 import { IntegrityError } from '../../errors.js';
-import { PROGRAM, expectPositionals, helpOption, parseCommandArgs, type Command } from '../command.js';
+import { PROGRAM, expectPositionals, parseCommandArgs, type Command } from '../command.js';
 import { readFileHead } from '../object-format.js';
 
 export const inspect: Command = {
@@ -29,13 +29,9 @@ Options:
   async run(args) {
     const { values, positionals } = parseCommandArgs({
       args,
-      options: { ...helpOption, json: { type: 'boolean' } },
+      options: { json: { type: 'boolean' } },
       allowPositionals: true,
     });
-    if (values.help) {
-      process.stdout.write(this.help);
-      return;
-    }
     expectPositionals(positionals, ['FILE']);
     const [path] = positionals as [string];
     const head = await readFileHead(path, C1_HEADER_SIZE);

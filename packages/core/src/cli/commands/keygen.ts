@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AtomicOutput } from '../atomic-output.js';
-import { PROGRAM, expectPositionals, helpOption, parseCommandArgs, type Command } from '../command.js';
+import { PROGRAM, expectPositionals, parseCommandArgs, type Command } from '../command.js';
 import { PRIVATE_FILE_MODE } from '../transform-file.js';
 
 export const keygen: Command = {
@@ -18,11 +18,7 @@ Options:
   -h, --help   show this help
 `,
   async run(args) {
-    const { values, positionals } = parseCommandArgs({ args, options: helpOption, allowPositionals: true });
-    if (values.help) {
-      process.stdout.write(this.help);
-      return;
-    }
+    const { positionals } = parseCommandArgs({ args, options: {}, allowPositionals: true });
     expectPositionals(positionals, ['OUT']);
     const output = await AtomicOutput.create(positionals[0]!, { mode: PRIVATE_FILE_MODE, overwrite: false });
     try {

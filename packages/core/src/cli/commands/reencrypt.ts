@@ -6,16 +6,9 @@ import { readObjectHead, type ObjectHead } from '../bucket/check-object.js';
 import { LongRun, rates } from '../bucket/long-run.js';
 import { openBucketTarget, type BucketTarget } from '../bucket/open-target.js';
 import { attachmentOfName } from '../bucket/parse-name.js';
-import { forEachConcurrent, parseConcurrency } from '../bucket/pool.js';
+import { bucketCommandBasics, bucketCommandOptions, forEachConcurrent } from '../bucket/pool.js';
 import { listedVersion, REPLACEMENT_SUFFIX, rewriteObject, type Rewrite } from '../bucket/rewrite-object.js';
-import {
-  PROGRAM,
-  UsageError,
-  expectPositionals,
-  helpOption,
-  parseCommandArgs,
-  type Command,
-} from '../command.js';
+import { PROGRAM, UsageError, expectPositionals, parseCommandArgs, type Command } from '../command.js';
 
 interface Selection {
   readonly retire: ReadonlySet<number>;
@@ -70,36 +63,22 @@ Options:
     const { values, positionals } = parseCommandArgs({
       args,
       options: {
-        ...helpOption,
-        config: { type: 'string' },
+        ...bucketCommandOptions,
         retire: { type: 'string', multiple: true },
         format: { type: 'string' },
         plaintext: { type: 'boolean' },
-        concurrency: { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        json: { type: 'boolean' },
       },
       allowPositionals: true,
     });
-    if (values.help) {
-      process.stdout.write(this.help);
-      return;
-    }
     expectPositionals(positionals, []);
-    if (values.config === undefined) throw new UsageError('--config FILE|DIR is required');
+    const { config, concurrency } = bucketCommandBasics(values);
     const selection = parseSelection(values.retire, values.format, values.plaintext ?? false);
-    let concurrency: number;
-    try {
-      concurrency = parseConcurrency(values.concurrency, 8);
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-    const target = await openBucketTarget(values.config);
+    const target = await openBucketTarget(config);
     const { keyring, settings } = target;
     if (keyring === undefined || settings.encryption === undefined) {
       await target.client.close();
       throw new ConfigurationError(
-        `${values.config}: reencrypt writes under the current master key: StorageEncryption must be enabled`,
+        `${config}: reencrypt writes under the current master key: StorageEncryption must be enabled`,
       );
     }
     const writeFormat = settings.encryption.writeFormat ?? 'C1';

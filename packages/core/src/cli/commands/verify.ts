@@ -5,16 +5,9 @@ import { checkObject, type CheckedObject } from '../bucket/check-object.js';
 import { openBucketTarget } from '../bucket/open-target.js';
 import { OrthancIndex, orthancAuthorization, type IndexedAttachment } from '../bucket/orthanc-index.js';
 import { attachmentOfName } from '../bucket/parse-name.js';
-import { forEachConcurrent, parseConcurrency } from '../bucket/pool.js';
+import { bucketCommandBasics, bucketCommandOptions, forEachConcurrent } from '../bucket/pool.js';
 import { LongRun, rates } from '../bucket/long-run.js';
-import {
-  PROGRAM,
-  UsageError,
-  expectPositionals,
-  helpOption,
-  parseCommandArgs,
-  type Command,
-} from '../command.js';
+import { PROGRAM, UsageError, expectPositionals, parseCommandArgs, type Command } from '../command.js';
 
 export type ProblemKind = 'corrupt' | 'missing' | 'size-mismatch' | 'orphan' | 'wrong-binding';
 
@@ -56,34 +49,20 @@ Options:
     const { values, positionals } = parseCommandArgs({
       args,
       options: {
-        ...helpOption,
-        config: { type: 'string' },
+        ...bucketCommandOptions,
         orthanc: { type: 'string' },
         'orthanc-credentials': { type: 'string' },
-        concurrency: { type: 'string' },
         'delete-orphans': { type: 'boolean' },
-        'dry-run': { type: 'boolean' },
-        json: { type: 'boolean' },
       },
       allowPositionals: true,
     });
-    if (values.help) {
-      process.stdout.write(this.help);
-      return;
-    }
     expectPositionals(positionals, []);
-    if (values.config === undefined) throw new UsageError('--config FILE|DIR is required');
+    const { config, concurrency } = bucketCommandBasics(values);
     if (values['delete-orphans'] && values.orthanc === undefined) {
       throw new UsageError('--delete-orphans needs --orthanc: orphans are only known against the index');
     }
-    let concurrency: number;
-    try {
-      concurrency = parseConcurrency(values.concurrency, 8);
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
     const authorization = await orthancAuthorization(values['orthanc-credentials']);
-    const target = await openBucketTarget(values.config);
+    const target = await openBucketTarget(config);
     const problems: Problem[] = [];
     const checked = new Map<string, CheckedObject>();
     const listed = new Map<string, ListedObject>();

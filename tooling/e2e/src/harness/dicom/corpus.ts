@@ -113,3 +113,21 @@ export async function sharedDicomCorpus(dir = sharedDicomDir()): Promise<CorpusF
   }
   return files;
 }
+
+/**
+ * The real files of `../shared/dicom` when that folder is there; otherwise 12 generated instances
+ * in two studies under `dir`, so that a clone without `../shared` still runs.
+ */
+export async function sharedOrGeneratedCorpus(dir: string, patientPrefix: string): Promise<CorpusFile[]> {
+  const shared = await sharedDicomCorpus();
+  if (shared.length > 0) return shared;
+  console.warn(`${sharedDicomDir()} is absent: using 12 generated instances in 2 studies`);
+  return generateCorpus(dir, {
+    patients: 1,
+    studiesPerPatient: 2,
+    seriesPerStudy: 2,
+    instancesPerSeries: 3,
+    largeInstanceBytes: 0,
+    patientPrefix,
+  });
+}
