@@ -6,13 +6,13 @@
 // cores permit whatever else runs. JSON to stdout and bench-results/gateway-workers.json.
 // Figures, never assertions.
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ShimHost, type ShimCallResult } from '../harness/shim-host.js';
 import { cpuMs, processMemory, threadCpuMs } from '../harness/proc.js';
-import { artifactDir, nodeExecutable, repoRoot } from '../harness/repo.js';
-import { machineInfo, median, round } from './bench-common.js';
+import { artifactDir, nodeExecutable } from '../harness/repo.js';
+import { machineInfo, median, round, writeBenchReport } from './bench-common.js';
 
 const PLUGIN = path.join(artifactDir('core'), 'libOrthancFileSystemObjectStorage.so');
 const CALLERS = Number(process.env['OOS_BENCH_CALLERS'] ?? 16);
@@ -294,11 +294,7 @@ async function main(): Promise<void> {
       },
       rounds,
     };
-    const text = JSON.stringify(report, null, 2);
-    console.log(text);
-    const resultsDir = path.join(repoRoot(), 'tooling', 'e2e', 'bench-results');
-    mkdirSync(resultsDir, { recursive: true });
-    writeFileSync(path.join(resultsDir, 'gateway-workers.json'), `${text}\n`);
+    writeBenchReport('gateway-workers', report);
   } finally {
     rmSync(objectsRoot, { recursive: true, force: true });
     rmSync(workDir, { recursive: true, force: true });
