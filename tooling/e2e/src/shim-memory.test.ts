@@ -57,8 +57,9 @@ describe.each(backends.filter(([name]) => PROVIDERS.includes(name)))('upload mem
           NodeExecutable: nodeExecutable(),
           // Pinned (the default follows the machine's CPUs). The upload budget is shared by the
           // workers, but each has its own V8 heap and SDK client: with 2 workers the idle gateway
-          // is 128-161 MiB and 16 x 32 MiB peaked at 244-288 MiB (README, GatewayWorkers). The
-          // 256 MiB target is the single worker's; OOS_SHIM_MEMORY_WORKERS measures others.
+          // is 106-126 MiB and 16 x 32 MiB peaked at 210-265 MiB (1 worker: 81-96, 160-219 MiB;
+          // README, GatewayWorkers). The 256 MiB target is the single worker's;
+          // OOS_SHIM_MEMORY_WORKERS measures others.
           GatewayWorkers: Number(process.env['OOS_SHIM_MEMORY_WORKERS'] ?? 1),
         },
       },

@@ -145,7 +145,7 @@ describe('ByteBudget shared between threads', () => {
       processBudget('MaxConcurrentInputSize', 100).memory,
     ); // nothing installed: each its own
     const memories = createProcessBudgetMemories();
-    const thread = startThread(new SharedArrayBuffer(48), 100, memories);
+    const thread = startThread(new SharedArrayBuffer(64), 100, memories);
     threads.push(thread);
     await next(thread, 'started');
     installProcessBudgets(memories);
@@ -192,6 +192,53 @@ describe('the upload budget across worker threads', () => {
       thread.postMessage('release');
       await next(thread, 'released');
       expect(shared.inUse).toBe(0);
+    } finally {
+      await thread.terminate();
+    }
+  });
+
+  it('counts the free buffers every worker keeps, and has them dropped when a reservation needs the room', async () => {
+    const uploadBuffers = resolve(import.meta.dirname, '../../dist/storage/upload-buffers.js');
+    if (!existsSync(uploadBuffers)) throw new Error(`${uploadBuffers} is missing: run pnpm build first`);
+    const budget = new ByteBudget(1000);
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      (async () => {
+        const { ByteBudget } = await import(workerData.byteBudget);
+        const { UploadBuffers } = await import(workerData.uploadBuffers);
+        const buffers = new UploadBuffers(100, new ByteBudget(1000, workerData.memory));
+        // Eight parts at once, then all released: the thread keeps them for reuse, and goes idle.
+        const parts = await Promise.all(Array.from({ length: 8 }, () => buffers.acquire(100)));
+        for (const part of parts) part.release();
+        parentPort.on('message', () => {}); // stays alive, idle, as a gateway worker between calls
+        parentPort.postMessage({ type: 'kept' });
+      })();
+    `;
+    const thread = new Worker(code, {
+      eval: true,
+      workerData: {
+        byteBudget: pathToFileURL(BUILT).href,
+        uploadBuffers: pathToFileURL(uploadBuffers).href,
+        memory: budget.memory,
+      },
+    });
+    try {
+      await next(thread, 'kept');
+      expect(budget.kept).toBe(800); // the idle thread's free buffers count here too
+      expect(budget.tryKeep(300)).toBe(false); // so no other thread may keep beyond the limit
+
+      const { UploadBuffers } = (await import(
+        pathToFileURL(uploadBuffers).href
+      )) as typeof import('../storage/upload-buffers.js');
+      const mine = new UploadBuffers(100, budget);
+      const held = await Promise.all(Array.from({ length: 3 }, () => mine.acquire(100)));
+      // 300 reserved beside 800 kept: the idle thread is asked, and drops what does not fit.
+      for (let waited = 0; budget.inUse + budget.kept > 1000 && waited < 2000; waited += 10)
+        await new Promise((done) => setTimeout(done, 10));
+      expect(budget.inUse).toBe(300);
+      expect(budget.kept).toBe(700);
+      for (const part of held) part.release();
+      expect(budget.inUse + budget.kept).toBeLessThanOrEqual(1000);
     } finally {
       await thread.terminate();
     }

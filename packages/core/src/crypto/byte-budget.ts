@@ -45,6 +45,43 @@ export class ByteBudget {
     return Number(Atomics.load(this.cells, WAITS));
   }
 
+  /**
+   * Bytes kept idle for reuse (free buffers) by every thread sharing the budget. They count against
+   * the limit beside the reservations, but a reservation never waits for them: the holders drop
+   * them when asked (`requestTrim`).
+   */
+  get kept(): number {
+    return Number(Atomics.load(this.cells, KEPT));
+  }
+
+  /** Counts `bytes` more as kept, if reserved plus kept bytes stay within the limit. */
+  tryKeep(bytes: number): boolean {
+    const amount = BigInt(bytes);
+    const limit = BigInt(this.limit);
+    for (;;) {
+      const kept = Atomics.load(this.cells, KEPT);
+      if (Atomics.load(this.cells, USED) + kept + amount > limit) return false;
+      if (Atomics.compareExchange(this.cells, KEPT, kept, kept + amount) === kept) return true;
+    }
+  }
+
+  /** No longer counts `bytes` as kept (taken back into use, or dropped). */
+  unkeep(bytes: number): void {
+    Atomics.sub(this.cells, KEPT, BigInt(bytes));
+  }
+
+  /** Asks every thread keeping bytes to drop what no longer fits beside the reservations. */
+  requestTrim(): void {
+    Atomics.add(this.cells, TRIMS, 1n);
+    Atomics.notify(this.cells, TRIMS);
+  }
+
+  /** Resolves at the next `requestTrim` of any thread (a pending wait keeps no thread alive). */
+  async nextTrimRequest(): Promise<void> {
+    const wait = waitAsync(this.cells, TRIMS, Atomics.load(this.cells, TRIMS));
+    if (wait.async) await wait.value;
+  }
+
   /** Reserve `bytes` (1..limit); resolves to the function that releases them (call it once). */
   async acquire(bytes: number): Promise<() => void> {
     return this.reserve(bytes);
@@ -132,7 +169,10 @@ const SERVING = 2;
 const CHANGES = 3;
 const PEAK = 4;
 const WAITS = 5;
-const CELLS = 6;
+/** Bytes kept idle for reuse (see `kept`), and the trim requests their holders wait on. */
+const KEPT = 6;
+const TRIMS = 7;
+const CELLS = 8;
 
 /**
  * The budgets a gateway shares across its worker threads: `MaxConcurrentInputSize` (named by the

@@ -5,11 +5,17 @@ import { parseProviderSettings } from '../config/parse.js';
 import type { ProviderId, ProviderSettings } from '../config/settings.js';
 import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../logging.js';
-import { createProcessBudgetMemories } from '../crypto/byte-budget.js';
+import { createProcessBudgetMemories, installProcessBudgets } from '../crypto/byte-budget.js';
 import { createStorageStack, type StorageStack } from '../storage/compose.js';
 import type { BucketClient } from '../storage/contract.js';
 import { readEnvelope } from './envelope.js';
-import { isWorkerData, serveWorker } from './gateway-worker.js';
+import {
+  isWorkerData,
+  serveSocket,
+  serveWorker,
+  startupFailure,
+  type SocketService,
+} from './gateway-worker.js';
 import { GatewayWorker, WorkerStartError } from './worker-supervision.js';
 import { createStderrLogger, redirectConsole, routeProcessWarnings } from './stderr-logger.js';
 
@@ -58,10 +64,12 @@ export async function runGateway<P extends ProviderId>(definition: ProviderDefin
 }
 
 /**
- * In the process the shim started: reads the configuration envelope from stdin, starts
- * `GatewayWorkers` worker threads (each running this same script, which lands in serveWorker),
- * and answers the handshake once all of them serve their socket. Exits when stdin ends (Orthanc
- * stopped or died), and when a worker dies: the shim then restarts the whole gateway with backoff.
+ * In the process the shim started: reads the configuration envelope from stdin, serves worker 0's
+ * socket in this main thread and starts `GatewayWorkers - 1` worker threads (each running this
+ * same script, which lands in serveWorker) for the others, and answers the handshake once all of
+ * them serve. `GatewayWorkers` 1 is therefore one thread, with no idle isolate beside it. Exits when
+ * stdin ends (Orthanc stopped or died), and when a worker thread dies or this thread throws: the
+ * shim then restarts the whole gateway with backoff.
  */
 export async function serveGateway<P extends ProviderId>(provider: P, open: StorageOpener<P>): Promise<void> {
   if (isWorkerData(workerData)) return serveWorker(provider, open, workerData);
@@ -70,6 +78,7 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
   routeProcessWarnings(log);
   const handshake = (answer: Handshake) => process.stdout.write(`${JSON.stringify(answer)}\n`);
   const workers: GatewayWorker[] = [];
+  let own: SocketService | undefined;
 
   let stopping = false;
   const stop = async (code: number) => {
@@ -77,10 +86,15 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
     stopping = true;
     setTimeout(() => process.exit(code), STOP_GRACE_MS).unref();
     // Each worker closes its storage and unlinks its own socket.
-    await Promise.all(workers.map((worker) => worker.stop()));
+    await Promise.all([own?.stop(), ...workers.map((worker) => worker.stop())]);
     process.exit(code);
   };
   process.on('SIGTERM', () => void stop(0));
+  // A bug in this thread's serving: one line (no stack, which may quote data), then the shim restarts us.
+  process.on('uncaughtException', (error) => {
+    log.error(`gateway crashed (${error.name}: ${error.message}); exiting: the plugin restarts the gateway`);
+    process.exit(1);
+  });
   // When NodeExecutable is a wrapper script, the shim's SIGKILL and PR_SET_PDEATHSIG reach the
   // wrapper, not us: leave when we are orphaned too.
   const parent = process.ppid;
@@ -103,22 +117,23 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
       throw new ConfigurationError(`${envelope.section} section missing: plugin disabled`);
 
     const budgets = createProcessBudgetMemories();
-    const start = (index: number) => {
-      const worker = new GatewayWorker({
-        kind: 'orthanc-object-storage-gateway-worker',
-        index,
-        socketPath: workerSocketPath(envelope.socketPath, index),
-        envelope,
-        baseDirectory,
-        budgets,
-      });
-      workers.push(worker);
-      return worker.ready;
-    };
-    // The first worker alone, so start-up work (e.g. creating the container) happens once.
-    const first = await start(0);
+    installProcessBudgets(budgets);
+    // Worker 0 first and alone, here, so start-up work (e.g. creating the container) happens once.
+    own = await serveSocket(open, settings, envelope.socketPath, log);
+    if (stopping) return;
     const others = await Promise.all(
-      Array.from({ length: settings.gatewayWorkers - 1 }, (_, i) => start(i + 1)),
+      Array.from({ length: settings.gatewayWorkers - 1 }, (_, i) => {
+        const worker = new GatewayWorker({
+          kind: 'orthanc-object-storage-gateway-worker',
+          index: i + 1,
+          socketPath: workerSocketPath(envelope.socketPath, i + 1),
+          envelope,
+          baseDirectory,
+          budgets,
+        });
+        workers.push(worker);
+        return worker.ready;
+      }),
     );
     for (const worker of workers) {
       void worker.exited.then((how) => {
@@ -128,23 +143,21 @@ export async function serveGateway<P extends ProviderId>(provider: P, open: Stor
         process.exit(1);
       });
     }
+    const count = settings.gatewayWorkers;
     log.info(
-      `gateway: ${workers.length} worker thread${workers.length > 1 ? 's' : ''} (GatewayWorkers), one socket each`,
+      `gateway: ${count} worker thread${count > 1 ? 's' : ''} (GatewayWorkers), one socket each; the main thread is worker 0`,
     );
     handshake({
       status: 'ready',
-      rangeReads: [first, ...others].every((ready) => ready.rangeReads),
+      rangeReads: [own.ready, ...others].every((ready) => ready.rangeReads),
       callTimeoutSeconds: settings.gatewayCallTimeoutSeconds,
-      restRoutes: first.restRoutes,
-      jobTypes: first.jobTypes,
-      sockets: workers.map((worker) => worker.socketPath),
+      restRoutes: own.ready.restRoutes,
+      jobTypes: own.ready.jobTypes,
+      sockets: [envelope.socketPath, ...workers.map((worker) => worker.socketPath)],
     });
   } catch (error) {
     // Configuration errors carry their own clear message; never print stacks (or secrets).
-    const message =
-      error instanceof ConfigurationError || error instanceof WorkerStartError
-        ? error.message
-        : `gateway start-up failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
+    const message = error instanceof WorkerStartError ? error.message : startupFailure(error);
     handshake({ status: 'error', message });
     await stop(1);
   }

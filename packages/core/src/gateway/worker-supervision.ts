@@ -3,9 +3,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { WorkerCommand, WorkerData, WorkerReport } from './gateway-worker.js';
-
-export type WorkerReady = Extract<WorkerReport, { type: 'ready' }>;
+import type { WorkerCommand, WorkerData, WorkerReady, WorkerReport } from './gateway-worker.js';
 
 /** A worker's own start-up error: its message is already the one to show. */
 export class WorkerStartError extends Error {

@@ -20,7 +20,7 @@ let uploadBudget: ByteBudget | undefined;
  * The process-wide upload budget every bucket client reserves from before it buffers a body.
  * One per process, so the bound holds however many clients exist; in shared memory once a
  * gateway worker has installed the process budgets, so it also holds across `GatewayWorkers`.
- * (Each thread keeps its own reuse pool, trimmed against the shared reservations.)
+ * (Each thread keeps its own reuse pool; the bytes they keep count in the shared budget too.)
  */
 export function uploadMemoryBudget(): ByteBudget {
   uploadBudget ??= processBudget('UploadBuffers', DEFAULT_UPLOAD_MEMORY_BYTES);
@@ -38,37 +38,66 @@ export function setUploadMemoryBudget(budget: ByteBudget): void {
 /**
  * Free part-sized buffers kept for reuse, per budget, so steady uploads neither allocate nor leave
  * garbage (freed buffers wait for the collector, which external memory does not hurry). They
- * count against the budget: reserved bytes plus kept buffers stay within its limit.
+ * count against the budget (`ByteBudget.kept`, shared by every thread): reserved bytes plus the
+ * buffers every thread keeps stay within its limit, and a thread whose reservation finds them
+ * over it drops its own and asks the others to drop theirs.
  */
 class FreeBuffers {
   private readonly bySize = new Map<number, Buffer[]>();
   private bytes = 0;
+  private watching = false;
 
   constructor(private readonly budget: ByteBudget) {}
 
   take(size: number): Buffer | undefined {
     const buffer = this.bySize.get(size)?.pop();
-    if (buffer !== undefined) this.bytes -= size;
+    if (buffer !== undefined) this.forget(size);
     return buffer;
   }
 
-  /** Keep `buffer` if it fits beside what is reserved; otherwise leave it to the collector. */
+  /** Keep `buffer` if it fits beside what is reserved and kept; otherwise leave it to the collector. */
   keep(buffer: Buffer): void {
-    if (this.budget.inUse + this.bytes + buffer.length > this.budget.limit) return;
+    if (!this.budget.tryKeep(buffer.length)) return;
     const list = this.bySize.get(buffer.length) ?? [];
     list.push(buffer);
     this.bySize.set(buffer.length, list);
     this.bytes += buffer.length;
+    this.watch();
   }
 
-  /** Drop kept buffers until they fit beside what is reserved now. */
+  /** After a reservation: drop kept buffers until everything fits, ours first, then the others'. */
   trim(): void {
+    this.dropWhileOver();
+    if (this.overLimit()) this.budget.requestTrim();
+  }
+
+  private overLimit(): boolean {
+    return this.budget.inUse + this.budget.kept > this.budget.limit;
+  }
+
+  private forget(size: number): void {
+    this.bytes -= size;
+    this.budget.unkeep(size);
+  }
+
+  private dropWhileOver(): void {
     for (const [size, list] of this.bySize) {
-      while (list.length > 0 && this.budget.inUse + this.bytes > this.budget.limit) {
+      while (list.length > 0 && this.overLimit()) {
         list.pop();
-        this.bytes -= size;
+        this.forget(size);
       }
     }
+  }
+
+  /** While this thread keeps buffers, it answers the other threads' trim requests. */
+  private watch(): void {
+    if (this.watching) return;
+    this.watching = true;
+    void this.budget.nextTrimRequest().then(() => {
+      this.watching = false;
+      this.dropWhileOver();
+      if (this.bytes > 0) this.watch();
+    });
   }
 }
 

@@ -5,7 +5,9 @@
  *
  *   shim-host <plugin.so> <configuration.json> <threads>
  *
- * stdout: {"ready":true,"rangeReads":B} (or {"ready":false}), then one JSON line per call.
+ * stdout: {"ready":true,"rangeReads":B} (or {"ready":false}), then one JSON line per call:
+ *   {"id","rc","ms","size","match","pluginCpuMs","checkCpuMs"}, the last two the calling thread's
+ *   CPU inside the plugin's callback and in the host's own work (content check).
  * stderr: the plugin's log, one "I|W|E<space>message" line per entry.
  * stdin, one command per line (content is a pure function of seed and byte position):
  *   C id uuid type size seed          create
@@ -13,6 +15,7 @@
  *   G id uuid type offset length seed read a range, compared with the content
  *   D id uuid type                    remove
  *   Q                                 wait for the calls in flight, finalize, exit
+ * Threads: "shim-host" (reads commands), "caller" (the calls; /proc/<pid>/task/<tid>/comm).
  */
 #define _GNU_SOURCE
 #include <orthanc/OrthancCPlugin.h>
@@ -70,7 +73,17 @@ static OrthancPluginErrorCode invoke(struct _OrthancPluginContext_t *context, _O
   }
 }
 
-/* Byte `i` of the content of `seed`: splitmix64 of its 8-byte word, so any range is cheap. */
+/* The content of `seed`: byte p is pool[(start(seed) + p) % POOL_PERIOD], a pure function of seed
+ * and byte position, cheap to produce and to check so that the host's own CPU per call stays small
+ * beside the shim's and the gateway's (the benchmark measures those). The pool is random bytes
+ * (splitmix64) made once; a create of up to SLICE_MAX bytes hands over a slice of it, as Orthanc
+ * hands over its own buffer, and every read is checked byte for byte with memcmp. The period is
+ * odd, so no power-of-two shift of the content (a chunk or part misplaced) can match. */
+#define POOL_PERIOD ((32u << 20) + 12345u)
+#define SLICE_MAX (16u << 20)
+static unsigned char *g_pool; /* POOL_PERIOD bytes, then its first SLICE_MAX bytes again */
+static pthread_once_t g_pool_once = PTHREAD_ONCE_INIT;
+
 static uint64_t mix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -78,26 +91,36 @@ static uint64_t mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-static void fill(unsigned char *out, uint64_t seed, uint64_t offset, uint64_t length) {
-  for (uint64_t i = 0; i < length; i++) {
-    uint64_t at = offset + i;
-    out[i] = (unsigned char)(mix(seed * 0x100000001b3ULL ^ (at >> 3)) >> ((at & 7) * 8));
+static void make_pool(void) {
+  g_pool = malloc(POOL_PERIOD + SLICE_MAX);
+  if (!g_pool) return;
+  uint64_t i = 0;
+  for (; i + 8 <= POOL_PERIOD; i += 8) {
+    uint64_t word = mix(i / 8);
+    memcpy(g_pool + i, &word, 8);
   }
+  for (; i < POOL_PERIOD; i++) g_pool[i] = (unsigned char)(mix(i / 8) >> (i % 8 * 8));
+  memcpy(g_pool + POOL_PERIOD, g_pool, SLICE_MAX);
 }
 
+/* Where the content of `seed` starts in the pool; NULL when the pool could not be made. */
+static const unsigned char *pool_at(uint64_t seed, uint64_t position) {
+  pthread_once(&g_pool_once, make_pool);
+  return g_pool ? g_pool + (mix(seed ^ 0xc0ffee) % POOL_PERIOD + position) % POOL_PERIOD : NULL;
+}
+
+/* Whether `data` holds bytes [offset, offset + length) of the content of `seed`. */
 static int matches(const unsigned char *data, uint64_t seed, uint64_t offset, uint64_t length) {
-  unsigned char chunk[65536];
   for (uint64_t done = 0; done < length;) {
-    uint64_t n = length - done < sizeof(chunk) ? length - done : sizeof(chunk);
-    fill(chunk, seed, offset + done, n);
-    if (memcmp(chunk, data + done, n) != 0) return 0;
+    uint64_t n = length - done < SLICE_MAX ? length - done : SLICE_MAX;
+    const unsigned char *expected = pool_at(seed, offset + done);
+    if (!expected || memcmp(expected, data + done, n) != 0) return 0;
     done += n;
   }
   return 1;
 }
 
-/* Large contents are generated once and shared by every create of the same seed and size. */
-#define SHARED_FROM (16u << 20)
+/* Larger contents are assembled once and shared by every create of the same seed and size. */
 typedef struct shared_content {
   uint64_t seed, size;
   unsigned char *data;
@@ -106,18 +129,17 @@ typedef struct shared_content {
 static shared_content *g_shared;
 static pthread_mutex_t g_shared_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static unsigned char *content(uint64_t seed, uint64_t size, int *owned) {
-  *owned = size < SHARED_FROM;
-  if (*owned) {
-    unsigned char *data = malloc(size > 0 ? size : 1);
-    if (data) fill(data, seed, 0, size);
-    return data;
-  }
+static const unsigned char *content(uint64_t seed, uint64_t size) {
+  if (size <= SLICE_MAX) return pool_at(seed, 0);
   pthread_mutex_lock(&g_shared_lock);
   shared_content *c = g_shared;
   while (c && !(c->seed == seed && c->size == size)) c = c->next;
-  if (!c && (c = calloc(1, sizeof(*c))) != NULL && (c->data = malloc(size)) != NULL) {
-    fill(c->data, seed, 0, size);
+  if (!c && pool_at(seed, 0) && (c = calloc(1, sizeof(*c))) != NULL && (c->data = malloc(size)) != NULL) {
+    for (uint64_t done = 0; done < size;) {
+      uint64_t n = size - done < SLICE_MAX ? size - done : SLICE_MAX;
+      memcpy(c->data + done, pool_at(seed, done), n);
+      done += n;
+    }
     c->seed = seed;
     c->size = size;
     c->next = g_shared;
@@ -145,20 +167,28 @@ static double now_ms(void) {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* CPU time of the calling thread: splits a call's host cost into the plugin's and the check's. */
+static double thread_cpu_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 static void run(const command *c) {
   int rc = -1, match = -1;
   unsigned long long size = 0;
-  double start = now_ms();
+  double start = now_ms(), cpu_start = thread_cpu_ms(), plugin_cpu = 0;
   OrthancPluginContentType type = (OrthancPluginContentType)c->type;
   if (c->op == 'C') {
-    int owned;
-    unsigned char *data = content(c->seed, c->size, &owned);
+    const unsigned char *data = content(c->seed, c->size);
+    cpu_start = thread_cpu_ms();
     if (data) rc = g_create(c->uuid, data, (int64_t)c->size, type);
-    if (owned) free(data);
+    plugin_cpu = thread_cpu_ms() - cpu_start;
     size = c->size;
   } else if (c->op == 'R') {
     OrthancPluginMemoryBuffer64 buffer = {0};
     rc = g_read_whole(&buffer, c->uuid, type);
+    plugin_cpu = thread_cpu_ms() - cpu_start;
     if (rc == 0) {
       size = buffer.size;
       match = buffer.size == c->size && matches(buffer.data, c->seed, 0, buffer.size);
@@ -169,7 +199,9 @@ static void run(const command *c) {
       rc = OrthancPluginErrorCode_NotImplemented;
     } else {
       OrthancPluginMemoryBuffer64 buffer = {.data = malloc(c->size > 0 ? c->size : 1), .size = c->size};
+      cpu_start = thread_cpu_ms();
       rc = g_read_range(&buffer, c->uuid, type, c->offset);
+      plugin_cpu = thread_cpu_ms() - cpu_start;
       if (rc == 0) {
         size = buffer.size;
         match = matches(buffer.data, c->seed, c->offset, c->size);
@@ -178,17 +210,19 @@ static void run(const command *c) {
     }
   } else if (c->op == 'D') {
     rc = g_remove(c->uuid, type);
+    plugin_cpu = thread_cpu_ms() - cpu_start;
   }
-  double ms = now_ms() - start;
+  double ms = now_ms() - start, check_cpu = thread_cpu_ms() - cpu_start - plugin_cpu;
   pthread_mutex_lock(&g_output_lock);
-  printf("{\"id\":%llu,\"rc\":%d,\"ms\":%.3f,\"size\":%llu,\"match\":%s}\n", c->id, rc, ms, size,
-         match < 0 ? "null" : match ? "true" : "false");
+  printf("{\"id\":%llu,\"rc\":%d,\"ms\":%.3f,\"size\":%llu,\"match\":%s,\"pluginCpuMs\":%.4f,\"checkCpuMs\":%.4f}\n",
+         c->id, rc, ms, size, match < 0 ? "null" : match ? "true" : "false", plugin_cpu, check_cpu);
   fflush(stdout);
   pthread_mutex_unlock(&g_output_lock);
 }
 
 static void *worker(void *unused) {
   (void)unused;
+  pthread_setname_np(pthread_self(), "caller");
   for (;;) {
     pthread_mutex_lock(&g_queue_lock);
     while (!g_head && !g_closed) pthread_cond_wait(&g_queue_cond, &g_queue_lock);

@@ -19,6 +19,10 @@ export interface ShimCallResult {
   readonly size: number;
   /** For reads that succeeded: whether the bytes are the content of their seed. */
   readonly match: boolean | null;
+  /** CPU of the calling thread inside the plugin's callback (the shim's share of the host), ms. */
+  readonly pluginCpuMs: number;
+  /** CPU of the calling thread in the host's own work around it (checking the bytes read), ms. */
+  readonly checkCpuMs: number;
 }
 
 let compiled: string | undefined;
