@@ -61,7 +61,7 @@ const discard = (): Writable =>
   });
 
 /** The gateway's malloc settings, as the shim sets them (native/gateway-process.c). */
-const GATEWAY_MALLOC = { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '2' };
+const GATEWAY_MALLOC = { MALLOC_MMAP_THRESHOLD_: '1114112', MALLOC_ARENA_MAX: '2' };
 
 /** An in-memory bucket whose bodies come and go as a real client's (see the header). */
 class BenchBucket extends MemoryBucketClient {
