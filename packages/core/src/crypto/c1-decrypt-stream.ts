@@ -2,7 +2,7 @@ import { createDecipheriv } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { IntegrityError } from '../errors.js';
 import type { ObjectKey } from '../storage/contract.js';
-import { reserveChunkSoon, type ByteBudget } from './byte-budget.js';
+import type { ByteBudget } from './byte-budget.js';
 import {
   C1_HEADER_SIZE,
   C1_TAG_SIZE,
@@ -14,6 +14,7 @@ import {
   type OpenC1Header,
 } from './c1-format.js';
 import type { Keyring } from './keyring.js';
+import { RecordCutter } from './record-cutter.js';
 
 export interface C1DecryptOptions {
   /** Shared `MaxConcurrentInputSize` budget; none means unbounded. */
@@ -80,11 +81,7 @@ class C1DecryptStream extends Transform {
   private range: C1ChunkRange | undefined;
   private index = 0;
   private bindingChecked = false;
-  /** Whether the current record's budget is held (from its first byte until it is opened). */
-  private reserved = false;
-  private buffer: Buffer | undefined;
-  private filled = 0;
-  private release: () => void = () => {};
+  private readonly records: RecordCutter;
 
   constructor(
     private readonly options: C1DecryptOptions,
@@ -92,6 +89,7 @@ class C1DecryptStream extends Transform {
     range: C1ChunkRange | undefined,
   ) {
     super();
+    this.records = new RecordCutter(options.budget);
     this.what = options.label === undefined ? 'input' : `object ${options.label}`;
     this.range = range;
     if (range !== undefined) {
@@ -108,7 +106,12 @@ class C1DecryptStream extends Transform {
       callback(error as Error);
       return;
     }
-    this.takeChunks(body, 0, callback);
+    this.records.take(
+      body,
+      () => this.nextRecordSize(),
+      (record) => this.openAndPassOn(this.range!, record),
+      callback,
+    );
   }
 
   override _flush(callback: TransformCallback): void {
@@ -135,7 +138,7 @@ class C1DecryptStream extends Transform {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.release();
+    this.records.releaseBudget();
     callback(error);
   }
 
@@ -159,64 +162,18 @@ class C1DecryptStream extends Transform {
     return input.subarray(taken);
   }
 
-  /**
-   * Open every record `input` completes from `at` on; synchronous unless the budget makes it wait
-   * (no promise per input on the usual path). Calls `callback` once done.
-   */
-  private takeChunks(input: Buffer, at: number, callback: TransformCallback): void {
+  /** The size of the next chunk's record (ciphertext and tag); undefined before the header. */
+  private nextRecordSize(): number | undefined {
     const range = this.range;
-    try {
-      while (at < input.length && range !== undefined) {
-        if (this.index > range.last) {
-          throw new IntegrityError(`${this.what} has extra bytes after its final chunk`);
-        }
-        const size = chunkPlaintextSize(range.header, this.index) + C1_TAG_SIZE;
-        if (!this.reserved) {
-          const reserved = reserveChunkSoon(this.options.budget, 2 * size);
-          if (typeof reserved !== 'function') {
-            reserved.then((release) => {
-              this.release = release;
-              this.reserved = true;
-              this.takeChunks(input, at, callback);
-            }, callback);
-            return;
-          }
-          this.release = reserved;
-          this.reserved = true;
-        }
-        if (this.filled === 0 && input.length - at >= size) {
-          // The whole record is in this input: no copy.
-          this.openAndPassOn(range, input.subarray(at, at + size));
-          at += size;
-          continue;
-        }
-        // One buffer per stream, reused: decryption writes its output elsewhere.
-        if (this.buffer === undefined || this.buffer.length < size) this.buffer = Buffer.allocUnsafe(size);
-        const taken = input.copy(
-          this.buffer,
-          this.filled,
-          at,
-          Math.min(input.length, at + size - this.filled),
-        );
-        this.filled += taken;
-        at += taken;
-        if (this.filled === size) {
-          this.filled = 0;
-          this.openAndPassOn(range, this.buffer.subarray(0, size));
-        }
-      }
-    } catch (error) {
-      callback(error as Error);
-      return;
-    }
-    callback();
+    if (range === undefined) return undefined;
+    if (this.index > range.last)
+      throw new IntegrityError(`${this.what} has extra bytes after its final chunk`);
+    return chunkPlaintextSize(range.header, this.index) + C1_TAG_SIZE;
   }
 
   private openAndPassOn(range: C1ChunkRange, record: Buffer): void {
     this.passOn(range, openChunk(range.header, this.index, record, this.what));
     this.index += 1;
-    this.reserved = false;
-    this.release();
   }
 
   /** Pass on the verified plaintext of the current chunk that falls in [start, end). */

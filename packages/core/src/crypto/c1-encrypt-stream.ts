@@ -3,7 +3,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { ObjectStorageError } from '../errors.js';
 import type { ObjectKey } from '../storage/contract.js';
 import type { MasterKey } from './a1-format.js';
-import { reserveChunkSoon, type ByteBudget } from './byte-budget.js';
+import type { ByteBudget } from './byte-budget.js';
 import {
   C1_CHUNK_SIZE,
   C1_DATA_KEY_SIZE,
@@ -14,6 +14,7 @@ import {
   encodeC1Header,
   type OpenC1Header,
 } from './c1-format.js';
+import { RecordCutter } from './record-cutter.js';
 
 export interface C1EncryptOptions {
   /** The plaintext's size: C1 writes it in the header, so it must be known first. */
@@ -73,18 +74,14 @@ class C1EncryptStream extends Transform {
   private headerPushed = false;
   private inputBytes = 0;
   private index = 0;
-  /** Whether the current chunk's budget is held (from its first byte until it is sealed). */
-  private reserved = false;
-  /** Plaintext of a chunk that spans inputs, reused: encryption writes its output elsewhere. */
-  private buffer: Buffer | undefined;
-  private filled = 0;
-  private release: () => void = () => {};
+  private readonly chunks: RecordCutter;
 
   constructor(
     private readonly header: OpenC1Header,
     private readonly options: C1EncryptOptions,
   ) {
     super();
+    this.chunks = new RecordCutter(options.budget);
   }
 
   override _transform(input: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -94,7 +91,12 @@ class C1EncryptStream extends Transform {
       return;
     }
     this.pushHeaderOnce();
-    this.takeInput(input, 0, callback);
+    this.chunks.take(
+      input,
+      () => chunkPlaintextSize(this.header, this.index),
+      (chunk) => this.sealAndPush(chunk),
+      callback,
+    );
   }
 
   override _flush(callback: TransformCallback): void {
@@ -110,63 +112,13 @@ class C1EncryptStream extends Transform {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.release();
+    this.chunks.releaseBudget();
     callback(error);
-  }
-
-  /**
-   * Seal every chunk `input` completes from `at` on; synchronous unless the budget makes it wait
-   * (no promise per input on the usual path). Calls `callback` once done.
-   */
-  private takeInput(input: Buffer, at: number, callback: TransformCallback): void {
-    try {
-      while (at < input.length) {
-        const size = chunkPlaintextSize(this.header, this.index);
-        if (!this.reserved) {
-          const reserved = reserveChunkSoon(this.options.budget, 2 * size);
-          if (typeof reserved !== 'function') {
-            reserved.then((release) => {
-              this.release = release;
-              this.reserved = true;
-              this.takeInput(input, at, callback);
-            }, callback);
-            return;
-          }
-          this.release = reserved;
-          this.reserved = true;
-        }
-        if (this.filled === 0 && input.length - at >= size) {
-          // The whole chunk is in this input: no copy.
-          this.sealAndPush(input.subarray(at, at + size));
-          at += size;
-          continue;
-        }
-        if (this.buffer === undefined || this.buffer.length < size) this.buffer = Buffer.allocUnsafe(size);
-        const taken = input.copy(
-          this.buffer,
-          this.filled,
-          at,
-          Math.min(input.length, at + size - this.filled),
-        );
-        this.filled += taken;
-        at += taken;
-        if (this.filled === size) {
-          this.filled = 0;
-          this.sealAndPush(this.buffer.subarray(0, size));
-        }
-      }
-    } catch (error) {
-      callback(error as Error);
-      return;
-    }
-    callback();
   }
 
   private sealAndPush(chunk: Buffer): void {
     for (const part of sealChunk(this.header, this.index, chunk)) this.push(part);
     this.index += 1;
-    this.reserved = false;
-    this.release();
   }
 
   private pushHeaderOnce(): void {
