@@ -11,6 +11,8 @@ export interface A1EncryptOptions {
   readonly expectedSize?: number;
   /** For messages, e.g. the object's uuid or a file path. */
   readonly label?: string;
+  /** Told of each input chunk once the stream no longer needs it (its memory may be reused). */
+  readonly inputConsumed?: (chunk: Buffer) => void;
 }
 
 /**
@@ -70,7 +72,10 @@ class A1EncryptStream extends Transform {
         const out = this.cipher.update(slice);
         if (out.length > 0) this.push(out);
       },
-      callback,
+      (error) => {
+        if (error === undefined) this.options.inputConsumed?.(chunk);
+        callback(error);
+      },
       A1_CIPHER_CALL_BYTES,
     );
   }

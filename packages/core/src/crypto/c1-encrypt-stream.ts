@@ -27,6 +27,8 @@ export interface C1EncryptOptions {
   readonly label?: string;
   /** Chunk size; writers use 65,536 (other values for tests only). */
   readonly chunkSize?: number;
+  /** Told of each input chunk once the stream no longer needs it (its memory may be reused). */
+  readonly inputConsumed?: (chunk: Buffer) => void;
 }
 
 /** A Transform that turns exactly `size` bytes of plaintext into a C1 object, with fresh randomness. */
@@ -95,7 +97,10 @@ class C1EncryptStream extends Transform {
       input,
       () => chunkPlaintextSize(this.header, this.index),
       (chunk) => this.sealAndPush(chunk),
-      callback,
+      (error) => {
+        if (error === undefined) this.options.inputConsumed?.(input);
+        callback(error);
+      },
     );
   }
 

@@ -8,6 +8,7 @@ import {
 import type { EncryptionSettings, WriteFormat } from '../config/settings.js';
 import type { ObjectKey, ObjectReadStream, ObjectStorage } from '../storage/contract.js';
 import { pipeInto } from '../storage/pipe-into.js';
+import { releaseChunk } from '../storage/reusable-buffers.js';
 import { A1_MAGIC, A1_OVERHEAD, describeMagic } from './a1-format.js';
 import { createA1EncryptStream } from './a1-encrypt-stream.js';
 import { createA1DecryptStream } from './a1-decrypt-stream.js';
@@ -84,7 +85,10 @@ export class EncryptedStorage implements ObjectStorage {
 
   async create(key: ObjectKey, size: number, body: Readable): Promise<void> {
     this.headers.delete(cacheKey(key));
-    const options = { budget: this.budget, label: key.uuid };
+    // Each input chunk has been encrypted (copied) once the stream is done with it: the body may
+    // reuse its memory for the next request.
+    const inputConsumed = (chunk: Buffer) => releaseChunk(body, chunk);
+    const options = { budget: this.budget, label: key.uuid, inputConsumed };
     let encrypted: Transform;
     let storedSize: number;
     if (this.writeFormat === 'A1') {
