@@ -39,6 +39,7 @@ import {
   median,
   round,
   workloadReport,
+  writeBenchReport,
   type Measurement,
 } from './bench-common.js';
 import { summarizeProfiles, type ProfileSummary } from './cpu-profile.js';
@@ -546,11 +547,7 @@ async function main(): Promise<void> {
       results: summary,
       benchSeconds: round((performance.now() - benchStarted) / 1000, 1),
     };
-    const json = JSON.stringify(report, null, 2);
-    const resultsDir = path.join(repoRoot(), 'tooling', 'e2e', 'bench-results');
-    mkdirSync(resultsDir, { recursive: true });
-    writeFileSync(path.join(resultsDir, 'ingest.json'), json + '\n');
-    console.log(json);
+    writeBenchReport('ingest', report);
   } finally {
     s3?.destroy();
     await rgw?.stop();
