@@ -124,6 +124,46 @@ describe.each([
     client.close();
   });
 
+  it('keeps requests intact when several arrive in one write, headers mixed with bodies', async () => {
+    // Each read then holds a request's header, the start of its body and bytes of the next
+    // requests: the reader's staging memory must never be reused while bytes in it still wait.
+    const objects = [150_000, 30, 70_000, 1, 200_000, 65_536, 5].map((size) => ({
+      uuid: randomUUID(),
+      data: randomBytes(size),
+    }));
+    const frames = objects.flatMap(({ uuid, data }) => [
+      encodeRequestHeader({
+        operation: Operation.Create,
+        uuidLength: uuid.length,
+        contentType: DICOM,
+        offset: 0,
+        size: data.length,
+      }),
+      Buffer.from(uuid, 'latin1'),
+      data,
+    ]);
+    const raw = createConnection(socketPath);
+    const answers: Buffer[] = [];
+    const allAnswered = new Promise<void>((resolve) => {
+      raw.on('data', (chunk: Buffer) => {
+        answers.push(chunk);
+        if (Buffer.concat(answers).length >= 16 * objects.length) resolve();
+      });
+      raw.on('close', () => resolve()); // e.g. a protocol error: the checks below fail
+    });
+    raw.write(Buffer.concat(frames));
+    await allAnswered;
+    raw.destroy();
+    const answered = Buffer.concat(answers);
+    for (let i = 0; i < objects.length; i++) {
+      expect(answered.subarray(16 * i, 16 * i + 5)).toEqual(Buffer.from([0x4f, 0x53, 0x52, 0x31, Status.Ok]));
+    }
+    const client = await ShimClient.connect(socketPath);
+    for (const { uuid, data } of objects)
+      expect((await client.readWhole(uuid, DICOM)).equals(data)).toBe(true);
+    client.close();
+  });
+
   it('serves 32 concurrent connections', async () => {
     const objects = Array.from({ length: 32 }, (_, i) => ({
       uuid: randomUUID(),

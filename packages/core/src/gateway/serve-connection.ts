@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { IntegrityError, ObjectNotFoundError, RangeNotSatisfiableError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import type { ContentType, ObjectKey, ObjectStorage } from '../storage/contract.js';
+import { eachChunk } from '../storage/each-chunk.js';
 import { releaseChunk } from '../storage/reusable-buffers.js';
 import {
   decodeRequestHeader,
@@ -245,22 +246,23 @@ async function sendBody(
 ): Promise<void> {
   let header: Buffer | undefined = encodeResponse(Status.Ok, size);
   let sent = 0;
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      if (sent + chunk.length > size)
-        throw new IntegrityError(`object ${key.uuid} is longer than its size ${size}`);
-      sent += chunk.length;
-      if (header === undefined) {
-        await writeOut(socket, chunk);
-      } else {
-        socket.cork();
-        const written = Promise.all([write(socket, header), writeOut(socket, chunk)]);
-        header = undefined;
-        socket.uncork();
-        await written;
-      }
-      releaseChunk(body, chunk); // sent: the storage may reuse its memory
+  const sendChunk = async (chunk: Buffer): Promise<void> => {
+    if (sent + chunk.length > size)
+      throw new IntegrityError(`object ${key.uuid} is longer than its size ${size}`);
+    sent += chunk.length;
+    if (header === undefined) {
+      await writeOut(socket, chunk);
+    } else {
+      socket.cork();
+      const written = Promise.all([write(socket, header), writeOut(socket, chunk)]);
+      header = undefined;
+      socket.uncork();
+      await written;
     }
+    releaseChunk(body, chunk); // sent: the storage may reuse its memory
+  };
+  try {
+    await eachChunk(body, sendChunk);
     if (sent !== size) throw new IntegrityError(`object ${key.uuid} ended after ${sent} of ${size} bytes`);
   } catch (error) {
     body.destroy();

@@ -9,7 +9,7 @@ import {
 
 /** Bytes received outside a body (headers, names, forwarded calls) land in a buffer this size. */
 const STAGING_SIZE = 64 * 1024;
-/** A staging buffer with less room than this is left to its readers and a new one started. */
+/** A staging buffer with less room than this is left to its readers and another one used. */
 const MIN_LANDING = 4 * 1024;
 
 type NodeSocketInternals = {
@@ -59,8 +59,10 @@ export class SocketReader {
   /** The sink asked for a pause (its consumer is behind). */
   private sinkPaused = false;
   /** Where bytes outside a body land; `stagingUsed` bytes of it may still be referenced. */
-  private staging = Buffer.allocUnsafe(STAGING_SIZE);
+  private staging: Buffer = Buffer.allocUnsafe(STAGING_SIZE);
   private stagingUsed = 0;
+  /** The staging buffer used before this one, taken again once no bytes wait in it. */
+  private spareStaging: Buffer | undefined;
   /** The region handed out for the next read. */
   private landing: Buffer | undefined;
   /** True when reads land in memory we choose (else in Node's buffers, via 'data'). */
@@ -93,14 +95,25 @@ export class SocketReader {
     let landing = this.sink?.landing();
     if (landing === undefined) {
       if (this.chunks.length === 0) this.stagingUsed = 0; // nobody references staged bytes
-      if (STAGING_SIZE - this.stagingUsed < MIN_LANDING) {
-        this.staging = Buffer.allocUnsafe(STAGING_SIZE); // the old one stays with its readers
-        this.stagingUsed = 0;
-      }
+      if (STAGING_SIZE - this.stagingUsed < MIN_LANDING) this.switchStaging();
       landing = this.staging.subarray(this.stagingUsed);
     }
     this.landing = landing;
     return landing;
+  }
+
+  /**
+   * Starts a fresh staging buffer while the current one's bytes wait for their readers (e.g. a
+   * request's header came with the start of its body: the reader takes the header only once this
+   * read's callback is over). Staged bytes are copied when handed out, so only those still in
+   * `chunks` tie a staging buffer: the previous one is taken again once none does.
+   */
+  private switchStaging(): void {
+    const spare = this.spareStaging;
+    this.spareStaging = this.staging;
+    const free = spare !== undefined && !this.chunks.some((chunk) => chunk.buffer === spare.buffer);
+    this.staging = free ? spare : Buffer.allocUnsafe(STAGING_SIZE);
+    this.stagingUsed = 0;
   }
 
   private received(chunk: Buffer): void {
@@ -179,11 +192,21 @@ export class SocketReader {
     this.buffered -= result.length;
     this.applyBackpressure();
     // Staged bytes are overwritten by later reads: hand out a copy.
-    return copyStaged && result.buffer === this.staging.buffer ? Buffer.from(result) : result;
+    const staged = result.buffer === this.staging.buffer || result.buffer === this.spareStaging?.buffer;
+    return copyStaged && staged ? Buffer.from(result) : result;
   }
 
-  /** Exactly `size` bytes; null on a clean close before the first byte; throws on a close midway. */
-  async readExactly(size: number): Promise<Buffer | null> {
+  /**
+   * Exactly `size` bytes; null on a clean close before the first byte; throws on a close midway.
+   * Bytes already received come back at once, without a promise (a request's header and name
+   * usually arrive together).
+   */
+  readExactly(size: number): Buffer | Promise<Buffer | null> {
+    if (size > 0 && this.buffered > 0 && this.chunks[0]!.length >= size) return this.take(size);
+    return this.receiveExactly(size);
+  }
+
+  private async receiveExactly(size: number): Promise<Buffer | null> {
     const parts: Buffer[] = [];
     let got = 0;
     while (got < size) {

@@ -10,6 +10,7 @@ import {
   renameSync,
   unlinkSync,
   writev,
+  writevSync,
 } from 'node:fs';
 import { rmdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -24,6 +25,7 @@ import type { ObjectKey, ObjectReadStream, ObjectStorage } from './contract.js';
 import { HEAD_SIZE, type StoredObject } from './stored-object.js';
 import { assertValidRange, assertValidSize } from './exact-size.js';
 import { assertOrthancUuid } from './naming.js';
+import { eachChunk } from './each-chunk.js';
 import {
   REUSABLE_BUFFER_SIZE,
   recycleReusableBuffer,
@@ -75,45 +77,72 @@ function readAt(fd: number, buffer: Buffer, position: number): Promise<number> {
 async function writeAll(fd: number, buffers: Buffer[], position: number): Promise<void> {
   let pending = buffers;
   while (pending.length > 0) {
-    let bytesWritten = await new Promise<number>((resolve, reject) =>
+    const bytesWritten = await new Promise<number>((resolve, reject) =>
       writev(fd, pending, position, (error, written) => (error ? reject(error) : resolve(written))),
     );
     position += bytesWritten;
-    const rest: Buffer[] = [];
-    for (const buffer of pending) {
-      if (bytesWritten >= buffer.length) bytesWritten -= buffer.length;
-      else {
-        rest.push(bytesWritten === 0 ? buffer : buffer.subarray(bytesWritten));
-        bytesWritten = 0;
-      }
-    }
-    pending = rest;
+    pending = unwritten(pending, bytesWritten);
   }
+}
+
+/** As writeAll, synchronously. */
+function writeAllSync(fd: number, buffers: Buffer[], position: number): void {
+  let pending = buffers;
+  while (pending.length > 0) {
+    const bytesWritten = writevSync(fd, pending, position);
+    position += bytesWritten;
+    pending = unwritten(pending, bytesWritten);
+  }
+}
+
+/** What of `buffers` a write of `bytesWritten` bytes left. */
+function unwritten(buffers: Buffer[], bytesWritten: number): Buffer[] {
+  const rest: Buffer[] = [];
+  for (const buffer of buffers) {
+    if (bytesWritten >= buffer.length) bytesWritten -= buffer.length;
+    else {
+      rest.push(bytesWritten === 0 ? buffer : buffer.subarray(bytesWritten));
+      bytesWritten = 0;
+    }
+  }
+  return rest;
 }
 
 /**
  * Writes exactly `size` bytes of `body` into `fd`, in batches; fails on any other length. Each
  * chunk written goes back to the body (`releaseChunk`), which may reuse its memory.
+ * A body of at most one batch (a typical DICOM instance) is written synchronously: copying it into
+ * the page cache takes tens of microseconds, less than a round trip through libuv's pool (when the
+ * kernel throttles dirty pages it holds this thread, as it holds Orthanc's own writers). Larger
+ * bodies are written asynchronously, so their long copies never hold the thread.
  */
 async function writeBody(fd: number, body: Readable, size: number, what: string): Promise<void> {
+  const inline = size <= WRITE_BATCH;
   let seen = 0;
   let written = 0;
   let batch: Buffer[] = [];
   let batchBytes = 0;
-  const flush = async () => {
-    await writeAll(fd, batch, written);
+  const wrote = () => {
     for (const chunk of batch) releaseChunk(body, chunk);
     written += batchBytes;
     batch = [];
     batchBytes = 0;
   };
-  for await (const chunk of body as AsyncIterable<Buffer>) {
+  const flush = (): Promise<void> | undefined => {
+    if (inline) {
+      writeAllSync(fd, batch, written);
+      wrote();
+      return undefined;
+    }
+    return writeAll(fd, batch, written).then(wrote);
+  };
+  await eachChunk(body, (chunk) => {
     seen += chunk.length;
     if (seen > size) throw new ObjectStorageError(`${what}: more than the expected ${size} bytes`);
     batch.push(chunk);
     batchBytes += chunk.length;
-    if (batchBytes >= WRITE_BATCH) await flush();
-  }
+    return batchBytes >= WRITE_BATCH ? flush() : undefined;
+  });
   if (seen !== size) throw new ObjectStorageError(`${what}: ${seen} bytes instead of the expected ${size}`);
   if (batchBytes > 0) await flush();
 }

@@ -8,7 +8,9 @@
 // OOS_BENCH_CONFIGS (comma-separated subset of the configuration names), OOS_BENCH_CPU_PROF=1
 // (run each gateway under node --cpu-prof and report its top self-time functions; slows it down,
 // so rates and CPU of such a run are not comparable with a plain one; the .cpuprofile files are
-// kept in bench-results/cpu-profiles/).
+// kept in bench-results/cpu-profiles/), OOS_BENCH_FS_PLUGIN_B (the path of another build of
+// libOrthancFileSystemObjectStorage.so, its gateway.mjs beside it: adds configuration
+// fileSystemB, to compare two builds in one run, alternating).
 import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -49,13 +51,15 @@ const COPIES = Number(process.env['OOS_BENCH_COPIES'] ?? 20);
 const RUNS = Number(process.env['OOS_BENCH_RUNS'] ?? 3);
 const CPU_PROF = process.env['OOS_BENCH_CPU_PROF'] === '1';
 const AWS_ARTIFACT = path.join(artifactDir('aws'), 'libOrthancAwsS3Storage.so');
+const FS_PLUGIN_B = process.env['OOS_BENCH_FS_PLUGIN_B'];
 
-const CONFIGURATIONS = ['stock', 'fileSystem', 'aws', 'awsC1', 'awsA1', 'rawSdk'] as const;
+const CONFIGURATIONS = ['stock', 'fileSystem', 'fileSystemB', 'aws', 'awsC1', 'awsA1', 'rawSdk'] as const;
 type ConfigurationName = (typeof CONFIGURATIONS)[number];
 
 const DESCRIPTIONS: Record<ConfigurationName, string> = {
   stock: "Orthanc's own disk storage",
   fileSystem: "Orthanc + core's file-system plugin (the bridge alone)",
+  fileSystemB: `as fileSystem, with the build at OOS_BENCH_FS_PLUGIN_B (${FS_PLUGIN_B ?? 'unset'})`,
   aws: 'Orthanc + libOrthancAwsS3Storage.so on Ceph RGW, encryption off',
   awsC1: 'Orthanc + libOrthancAwsS3Storage.so on Ceph RGW, C1 encryption (the default write format)',
   awsA1: 'Orthanc + libOrthancAwsS3Storage.so on Ceph RGW, A1 encryption',
@@ -182,10 +186,10 @@ async function drainBucket(
 function orthancConfiguration(ctx: Context, name: ConfigurationName, workDir: string, bucket: string) {
   const encryption = name === 'awsC1' ? 'C1' : name === 'awsA1' ? 'A1' : undefined;
   if (name === 'stock') return { plugins: [], configuration: {} as OrthancConfiguration };
-  if (name === 'fileSystem') {
+  if (name === 'fileSystem' || name === 'fileSystemB') {
     const backend = fileSystemBackend();
     return {
-      plugins: [backend.artifactPath],
+      plugins: [name === 'fileSystemB' ? FS_PLUGIN_B! : backend.artifactPath],
       configuration: {
         [backend.sectionName]: { NodeExecutable: nodeExecutable(), Directory: path.join(workDir, 'objects') },
       } as OrthancConfiguration,
@@ -232,7 +236,7 @@ async function measureOrthanc(
     const pidsNow = (): Pids => ({
       orthanc: orthanc.pid!,
       ...(plugins.length > 0 && { gateway: findGatewayPids(orthanc.pid!)[0] }),
-      ...(ctx.rgwPid !== undefined && name !== 'stock' && name !== 'fileSystem' && { rgw: ctx.rgwPid }),
+      ...(ctx.rgwPid !== undefined && usesRgw(name) && { rgw: ctx.rgwPid }),
     });
     let pids = pidsNow();
     let before = cpuSnapshot(pids);
@@ -326,15 +330,18 @@ async function measureRawSdk(ctx: Context, bucket: string): Promise<RoundResult>
   }
 }
 
+function usesRgw(name: ConfigurationName): boolean {
+  return name !== 'stock' && !name.startsWith('fileSystem');
+}
+
 async function measure(ctx: Context, name: ConfigurationName, run: number): Promise<RoundResult> {
   const bucket = `bench-${run}-${name.toLowerCase()}`;
-  const usesRgw = name !== 'stock' && name !== 'fileSystem';
-  if (usesRgw) await ctx.s3!.send(new CreateBucketCommand({ Bucket: bucket }));
+  if (usesRgw(name)) await ctx.s3!.send(new CreateBucketCommand({ Bucket: bucket }));
   const workDir = path.join(ctx.workRoot, `${name}-${run}`);
   try {
     const result =
       name === 'rawSdk' ? await measureRawSdk(ctx, bucket) : await measureOrthanc(ctx, name, workDir, bucket);
-    if (usesRgw) {
+    if (usesRgw(name)) {
       const warmUpBytes = ctx.templates.reduce((sum, t) => sum + t.bytes.length, 0);
       await drainBucket(
         ctx.s3!,
@@ -387,10 +394,12 @@ async function main(): Promise<void> {
   const selected = (process.env['OOS_BENCH_CONFIGS'] ?? CONFIGURATIONS.join(','))
     .split(',')
     .map((s) => s.trim())
-    .filter((s): s is ConfigurationName => (CONFIGURATIONS as readonly string[]).includes(s));
+    .filter((s): s is ConfigurationName => (CONFIGURATIONS as readonly string[]).includes(s))
+    .filter((s) => s !== 'fileSystemB' || FS_PLUGIN_B !== undefined);
   const fsArtifact = fileSystemBackend().artifactPath;
   for (const [name, artifact] of [
     ['fileSystem', fsArtifact],
+    ['fileSystemB', FS_PLUGIN_B ?? ''],
     ['aws', AWS_ARTIFACT],
   ] as const) {
     if (selected.some((s) => s.startsWith(name)) && !existsSync(artifact))

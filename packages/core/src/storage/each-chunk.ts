@@ -1,0 +1,70 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * Hands each chunk of `stream` to `onChunk` in order, waiting for the promise it returns (if any)
+ * before the next one; resolves once the stream has ended and the last chunk is handled. Rejects
+ * with the stream's error, with what `onChunk` throws or rejects with (the stream is then left to
+ * the caller to destroy), or when the stream is destroyed before its end.
+ * The gateway's per-call loops use it instead of `for await`: no async generator, and no promise
+ * per chunk unless `onChunk` makes one.
+ */
+export function eachChunk(stream: Readable, onChunk: (chunk: Buffer) => void | Promise<void>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    let busy = false;
+    let ended = false;
+    const settle = (error?: unknown) => {
+      if (settled) return;
+      settled = true;
+      stream.off('readable', pump);
+      stream.off('end', onEnd);
+      stream.off('error', settle);
+      stream.off('close', onClose);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onEnd = () => {
+      ended = true;
+      if (!busy) settle();
+    };
+    const onClose = () => {
+      // 'end' comes before 'close' when all was read; else the stream was cut short.
+      if (!ended) settle(stream.errored ?? prematureClose());
+    };
+    function pump(): void {
+      while (!busy && !settled) {
+        const chunk = stream.read() as Buffer | null;
+        if (chunk === null) {
+          if (ended) settle();
+          return;
+        }
+        let pending: void | Promise<void>;
+        try {
+          pending = onChunk(chunk);
+        } catch (error) {
+          settle(error);
+          return;
+        }
+        if (pending !== undefined) {
+          busy = true;
+          pending.then(() => {
+            busy = false;
+            pump();
+          }, settle);
+        }
+      }
+    }
+    if (stream.errored) return settle(stream.errored);
+    if (stream.readableEnded) return settle();
+    if (stream.destroyed) return settle(prematureClose());
+    stream.on('readable', pump);
+    stream.on('end', onEnd);
+    stream.on('error', settle);
+    stream.on('close', onClose);
+    pump();
+  });
+}
+
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
