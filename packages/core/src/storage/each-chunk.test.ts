@@ -45,6 +45,24 @@ describe('eachChunk', () => {
     await expect(done).rejects.toThrow('connection lost');
   });
 
+  it('settles on a failure only once the chunk being handled is done with', async () => {
+    const stream = new PassThrough();
+    let finishHandling: () => void = () => {};
+    let settled = false;
+    const done = eachChunk(stream, () => new Promise<void>((resolve) => (finishHandling = resolve))).finally(
+      () => (settled = true),
+    );
+    done.catch(() => {});
+    stream.write('a');
+    await nextTurn();
+    stream.destroy(new Error('connection lost'));
+    await nextTurn();
+    await nextTurn();
+    expect(settled).toBe(false); // e.g. a write to the file is still in flight
+    finishHandling();
+    await expect(done).rejects.toThrow('connection lost');
+  });
+
   it('rejects when the stream is destroyed before its end without an error', async () => {
     const stream = new PassThrough();
     const done = eachChunk(stream, () => {});
