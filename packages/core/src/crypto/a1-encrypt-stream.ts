@@ -20,7 +20,14 @@ export interface A1EncryptOptions {
  * A fresh random IV and data key are drawn for every stream. Its output is `input + 86` bytes.
  */
 export function createA1EncryptStream(master: MasterKey, options: A1EncryptOptions = {}): Transform {
-  return createA1EncryptStreamWith(master, randomBytes(A1_IV_SIZE), randomBytes(A1_KEY_SIZE), options);
+  // One draw for both (each draw is a call into OpenSSL's generator).
+  const random = randomBytes(A1_IV_SIZE + A1_KEY_SIZE);
+  return createA1EncryptStreamWith(
+    master,
+    random.subarray(0, A1_IV_SIZE),
+    random.subarray(A1_IV_SIZE),
+    options,
+  );
 }
 
 /**

@@ -140,7 +140,11 @@ export class EncryptedStorage implements ObjectStorage {
               'it is truncated or was not stored encrypted',
           );
         }
-        const plain = createA1DecryptStream(this.keyring, { budget: this.budget, label: key.uuid });
+        const plain = createA1DecryptStream(this.keyring, {
+          budget: this.budget,
+          label: key.uuid,
+          size: stored.size,
+        });
         pipeInto(body, plain);
         return { size: stored.size - A1_OVERHEAD, body: plain };
       }
