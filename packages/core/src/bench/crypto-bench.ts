@@ -84,7 +84,11 @@ const discard = (): Writable =>
  * hands each output chunk to `take`. Cheaper than stream.pipeline: its per-call AbortController
  * and async plumbing would count as the format's cost (about 0.2-0.3 ms per MiB here).
  */
-function feed(stream: Transform, buffers: Iterable<Buffer>, take: (chunk: Buffer) => void = () => {}): Promise<void> {
+function feed(
+  stream: Transform,
+  buffers: Iterable<Buffer>,
+  take: (chunk: Buffer) => void = () => {},
+): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     stream.on('data', take);
     stream.once('end', resolvePromise);
@@ -418,8 +422,7 @@ async function main(): Promise<void> {
     cores: cpus().length,
     date: new Date().toISOString(),
     loadAverage1min: loadavg()[0],
-    note:
-      'the machine may be shared: compare with the raw cipher measured in the same rounds (throughput1MiB.raw, ratioToRaw)',
+    note: 'the machine may be shared: compare with the raw cipher measured in the same rounds (throughput1MiB.raw, ratioToRaw)',
     rawAesGcmMBps: throughput1MiB.raw['encryptMBps'],
     throughput1MiB,
     throughput256MiB: await compareFormats(2, (format) => largeObject(format, source256)),

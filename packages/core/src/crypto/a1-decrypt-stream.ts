@@ -1,6 +1,7 @@
 import { createDecipheriv, type DecipherGCM } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { IntegrityError, KeyError } from '../errors.js';
+import { consumesChunks } from '../storage/pipe-into.js';
 import {
   A1_MAGIC,
   A1_OVERHEAD,
@@ -43,6 +44,8 @@ export function createA1DecryptStream(keyring: Keyring, options: A1DecryptOption
 }
 
 class A1DecryptStream extends Transform {
+  /** Each input chunk is decrypted or copied before its write completes: pipeInto hands it back. */
+  readonly [consumesChunks] = true;
   private readonly prefix = Buffer.alloc(A1_PREFIX_SIZE);
   private prefixLength = 0;
   private decipher: DecipherGCM | undefined;

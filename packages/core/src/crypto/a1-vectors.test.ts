@@ -169,20 +169,28 @@ describe('A1 decryption of an object whose size is known', () => {
     object = await runThrough(createA1EncryptStreamWith(master, randomBytes(32), randomBytes(32)), plaintext);
   });
 
-  it.each([1, 16, 65_536])('refuses an input shorter than the size, fed %i bytes at a time', async (pieces) => {
-    const stream = createA1DecryptStream(ring, { size: object.length, label: 'short' });
-    const { error } = await runExpectingError(stream, object.subarray(0, object.length - 5), pieces);
-    expect(error).toBeInstanceOf(IntegrityError);
-    expect(error.message).toMatch(/object short ended after 100081 of its 100086 stored bytes: it is truncated/);
-  });
+  it.each([1, 16, 65_536])(
+    'refuses an input shorter than the size, fed %i bytes at a time',
+    async (pieces) => {
+      const stream = createA1DecryptStream(ring, { size: object.length, label: 'short' });
+      const { error } = await runExpectingError(stream, object.subarray(0, object.length - 5), pieces);
+      expect(error).toBeInstanceOf(IntegrityError);
+      expect(error.message).toMatch(
+        /object short ended after 100081 of its 100086 stored bytes: it is truncated/,
+      );
+    },
+  );
 
-  it.each([1, 16, 65_536])('refuses an input longer than the size, fed %i bytes at a time', async (pieces) => {
-    const stream = createA1DecryptStream(ring, { size: object.length - 3, label: 'long' });
-    const { error, emitted } = await runExpectingError(stream, object, pieces);
-    expect(error).toBeInstanceOf(IntegrityError);
-    expect(error.message).toMatch(/object long has more bytes than its stored size of 100083 bytes/);
-    expect(emitted).toBeLessThan(plaintext.length);
-  });
+  it.each([1, 16, 65_536])(
+    'refuses an input longer than the size, fed %i bytes at a time',
+    async (pieces) => {
+      const stream = createA1DecryptStream(ring, { size: object.length - 3, label: 'long' });
+      const { error, emitted } = await runExpectingError(stream, object, pieces);
+      expect(error).toBeInstanceOf(IntegrityError);
+      expect(error.message).toMatch(/object long has more bytes than its stored size of 100083 bytes/);
+      expect(emitted).toBeLessThan(plaintext.length);
+    },
+  );
 
   it('refuses a size below the A1 overhead', async () => {
     const stream = createA1DecryptStream(ring, { size: 85 });

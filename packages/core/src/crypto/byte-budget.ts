@@ -258,7 +258,9 @@ export function withBudgetSoon(
   const run = (end: number, release: () => void): boolean => {
     try {
       if (offset === 0 && end === chunk.length && end <= sliceBytes) work(chunk);
-      else for (let at = offset; at < end; at += sliceBytes) work(chunk.subarray(at, Math.min(end, at + sliceBytes)));
+      else
+        for (let at = offset; at < end; at += sliceBytes)
+          work(chunk.subarray(at, Math.min(end, at + sliceBytes)));
     } catch (error) {
       release();
       done(error as Error);
