@@ -32,10 +32,12 @@ export interface C1EncryptOptions {
 
 /** A Transform that turns exactly `size` bytes of plaintext into a C1 object, with fresh randomness. */
 export function createC1EncryptStream(master: MasterKey, options: C1EncryptOptions): Transform {
+  // One draw for both (each draw is a call into OpenSSL's generator).
+  const random = randomBytes(C1_NONCE_PREFIX_SIZE + C1_DATA_KEY_SIZE);
   return createC1EncryptStreamWith(
     master,
-    randomBytes(C1_NONCE_PREFIX_SIZE),
-    randomBytes(C1_DATA_KEY_SIZE),
+    random.subarray(0, C1_NONCE_PREFIX_SIZE),
+    random.subarray(C1_NONCE_PREFIX_SIZE),
     options,
   );
 }
