@@ -1,9 +1,9 @@
-import { createDecipheriv, type DecipherGCM } from 'node:crypto';
+import { createDecipheriv } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { IntegrityError } from '../errors.js';
 import type { ObjectKey } from '../storage/contract.js';
 import { consumesChunks } from '../storage/pipe-into.js';
-import { reserveChunkSoon, type ByteBudget } from './byte-budget.js';
+import type { ByteBudget } from './byte-budget.js';
 import {
   C1_HEADER_SIZE,
   C1_TAG_SIZE,
@@ -15,6 +15,7 @@ import {
   type OpenC1Header,
 } from './c1-format.js';
 import type { Keyring } from './keyring.js';
+import { RecordCutter } from './record-cutter.js';
 
 export interface C1DecryptOptions {
   /** Shared `MaxConcurrentInputSize` budget; none means unbounded. */
@@ -53,28 +54,17 @@ export function createC1ChunkDecryptStream(range: C1ChunkRange, options: C1Decry
   return new C1DecryptStream(options, undefined, range);
 }
 
-/** The decipher of chunk `index`, its header as additional data. */
-function chunkDecipher(header: OpenC1Header, index: number): DecipherGCM {
+/** Decrypt and verify one chunk (ciphertext followed by its tag); IntegrityError on a bad tag. */
+export function openChunk(header: OpenC1Header, index: number, record: Buffer, what: string): Buffer {
   const count = chunkCount(header.plaintextSize, header.chunkSize);
   const nonce = chunkNonce(header.noncePrefix, index, index === count - 1);
   const decipher = createDecipheriv('aes-256-gcm', header.dataKey, nonce);
   decipher.setAAD(header.bytes);
-  return decipher;
-}
-
-/** Checks chunk `index`'s tag once all its ciphertext went through `decipher`; IntegrityError if bad. */
-function verifyChunk(
-  decipher: DecipherGCM,
-  tag: Buffer,
-  header: OpenC1Header,
-  index: number,
-  what: string,
-): void {
-  decipher.setAuthTag(tag);
+  decipher.setAuthTag(record.subarray(record.length - C1_TAG_SIZE));
+  const plain = decipher.update(record.subarray(0, record.length - C1_TAG_SIZE));
   try {
     decipher.final();
   } catch (error) {
-    const count = chunkCount(header.plaintextSize, header.chunkSize);
     throw new IntegrityError(
       `${what}: chunk ${index} of ${count} fails C1 authentication (its GCM tag does not verify): the ` +
         'object is corrupted, its chunks are reordered or come from another object, or its header was ' +
@@ -82,6 +72,7 @@ function verifyChunk(
       { cause: error },
     );
   }
+  return plain;
 }
 
 class C1DecryptStream extends Transform {
@@ -93,18 +84,7 @@ class C1DecryptStream extends Transform {
   private range: C1ChunkRange | undefined;
   private index = 0;
   private bindingChecked = false;
-  /**
-   * The chunk under way: its decipher, the ciphertext bytes it has taken, its plaintext so far
-   * (held until the tag verifies), its tag bytes, and its budget (twice its record's size, as the
-   * encrypt side holds). Inputs are decrypted where they lie: a chunk spanning inputs is not
-   * gathered into a copy first.
-   */
-  private decipher: DecipherGCM | undefined;
-  private cipherTaken = 0;
-  private plain: Buffer[] = [];
-  private readonly tag = Buffer.alloc(C1_TAG_SIZE);
-  private tagTaken = 0;
-  private release: (() => void) | undefined;
+  private readonly records: RecordCutter;
 
   constructor(
     private readonly options: C1DecryptOptions,
@@ -112,6 +92,7 @@ class C1DecryptStream extends Transform {
     range: C1ChunkRange | undefined,
   ) {
     super();
+    this.records = new RecordCutter(options.budget);
     this.what = options.label === undefined ? 'input' : `object ${options.label}`;
     this.range = range;
     if (range !== undefined) {
@@ -128,7 +109,12 @@ class C1DecryptStream extends Transform {
       callback(error as Error);
       return;
     }
-    this.openFrom(body, 0, callback);
+    this.records.take(
+      body,
+      () => this.nextRecordSize(),
+      (record) => this.openAndPassOn(this.range!, record),
+      callback,
+    );
   }
 
   override _flush(callback: TransformCallback): void {
@@ -155,7 +141,7 @@ class C1DecryptStream extends Transform {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.releaseBudget();
+    this.records.releaseBudget();
     callback(error);
   }
 
@@ -188,86 +174,21 @@ class C1DecryptStream extends Transform {
     return chunkPlaintextSize(range.header, this.index) + C1_TAG_SIZE;
   }
 
-  /**
-   * Decrypts `input` from `at` into the chunk under way, verifying and passing on each chunk whose
-   * tag completes. Synchronous unless the budget makes it wait; calls `done` once.
-   */
-  private openFrom(input: Buffer, at: number, done: (error?: Error) => void): void {
-    try {
-      while (at < input.length) {
-        const size = this.nextRecordSize();
-        if (size === undefined) break;
-        if (this.release === undefined) {
-          const reserved = reserveChunkSoon(this.options.budget, 2 * size);
-          if (typeof reserved !== 'function') {
-            reserved.then((release) => {
-              this.release = release;
-              this.openFrom(input, at, done);
-            }, done);
-            return;
-          }
-          this.release = reserved;
-        }
-        const range = this.range!;
-        this.decipher ??= chunkDecipher(range.header, this.index);
-        const cipherBytes = size - C1_TAG_SIZE;
-        if (this.cipherTaken < cipherBytes) {
-          const end = Math.min(input.length, at + cipherBytes - this.cipherTaken);
-          const out = this.decipher.update(
-            at === 0 && end === input.length ? input : input.subarray(at, end),
-          );
-          if (out.length > 0) this.plain.push(out);
-          this.cipherTaken += end - at;
-          at = end;
-          continue;
-        }
-        const end = Math.min(input.length, at + C1_TAG_SIZE - this.tagTaken);
-        this.tagTaken += input.copy(this.tag, this.tagTaken, at, end);
-        at = end;
-        if (this.tagTaken === C1_TAG_SIZE) this.finishChunk(range);
-      }
-    } catch (error) {
-      done(error as Error);
-      return;
-    }
-    done();
-  }
-
-  /** The chunk's tag is in: verify it, then pass its plaintext on. */
-  private finishChunk(range: C1ChunkRange): void {
-    verifyChunk(this.decipher!, this.tag, range.header, this.index, this.what);
-    const plain = this.plain;
-    this.decipher = undefined;
-    this.plain = [];
-    this.cipherTaken = 0;
-    this.tagTaken = 0;
-    this.releaseBudget();
-    this.passOn(range, plain);
+  private openAndPassOn(range: C1ChunkRange, record: Buffer): void {
+    this.passOn(range, openChunk(range.header, this.index, record, this.what));
     this.index += 1;
   }
 
-  private releaseBudget(): void {
-    const release = this.release;
-    this.release = undefined;
-    release?.();
-  }
-
-  /** Pass on the verified plaintext of the current chunk (in pieces) that falls in [start, end). */
-  private passOn(range: C1ChunkRange, pieces: readonly Buffer[]): void {
+  /** Pass on the verified plaintext of the current chunk that falls in [start, end). */
+  private passOn(range: C1ChunkRange, plain: Buffer): void {
     if (!this.bindingChecked && this.options.expected !== undefined) {
       // Only now is the header authenticated: a damaged uuid fails the tag above instead.
       checkC1Binding(range.header, this.options.expected, this.what);
     }
     this.bindingChecked = true;
     const chunkStart = this.index * range.header.chunkSize;
-    const from = range.start - chunkStart;
-    const to = range.end - chunkStart;
-    let offset = 0;
-    for (const piece of pieces) {
-      const start = Math.max(from - offset, 0);
-      const end = Math.min(to - offset, piece.length);
-      if (end > start) this.push(start === 0 && end === piece.length ? piece : piece.subarray(start, end));
-      offset += piece.length;
-    }
+    const from = Math.max(range.start - chunkStart, 0);
+    const to = Math.min(range.end - chunkStart, plain.length);
+    if (to > from) this.push(from === 0 && to === plain.length ? plain : plain.subarray(from, to));
   }
 }
