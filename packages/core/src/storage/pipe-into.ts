@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import { releaseChunk } from './reusable-buffers.js';
+import { releaseChunk, type ChunkReleasing } from './reusable-buffers.js';
 
 /**
  * Marks a Writable whose write callback means it keeps no reference to the chunk any more (it has
@@ -24,8 +24,8 @@ const consumes = (stream: Writable): boolean => (stream as Partial<ChunkConsumin
  * `source.pipe(target)`, each destroyed when the other fails or closes early: what
  * `stream.pipeline(source, target, callback)` does on the per-call data path, without its
  * AbortController (whose `abort()` builds a DOMException, stack included, for every call).
- * When `target` consumes its chunks (`consumesChunks`), each chunk goes back to `source`
- * (`releaseChunk`) once `target` has written it. Returns `target`.
+ * When `target` consumes its chunks (`consumesChunks`) and `source` takes chunks back
+ * (`ChunkReleasing`), each chunk goes back to `source` once `target` has written it. Returns `target`.
  */
 export function pipeInto<T extends Writable>(source: Readable, target: T): T {
   source.on('error', (error) => target.destroy(error));
@@ -37,7 +37,8 @@ export function pipeInto<T extends Writable>(source: Readable, target: T): T {
   target.on('close', () => {
     if (!source.destroyed && !source.readableEnded) source.destroy();
   });
-  if (!consumes(target)) return source.pipe(target);
+  const releasing = typeof (source as Partial<ChunkReleasing>).releaseChunk === 'function';
+  if (!releasing || !consumes(target)) return source.pipe(target);
   source.on('data', (chunk: Buffer) => {
     const handBack = (error?: Error | null): void => {
       if (error == null) releaseChunk(source, chunk);
