@@ -310,6 +310,10 @@ function responseOf(stream: PassThrough | Readable): Promise<IncomingMessage> {
     const onError = (error: Error): void => reject(error);
     stream.once('error', onError);
     stream.once('response', (response: IncomingMessage) => {
+      // The response is the HTTP body stream itself, which the SDK's layers (node-fetch,
+      // teeny-request, the storage read stream) and our pipeline give 11 'error' and 'close'
+      // listeners: one over Node's leak warning threshold, logged for every read otherwise.
+      response.setMaxListeners(RESPONSE_LISTENERS);
       const status = response.statusCode ?? 0;
       // The error listener stays: a late error must not be unhandled before the caller pipes.
       if (status >= 200 && status < 300) resolve(response);
@@ -321,6 +325,8 @@ function responseOf(stream: PassThrough | Readable): Promise<IncomingMessage> {
 }
 
 const READ_RETRIES = 3;
+/** Listeners the read path puts on one HTTP response stream, with room to spare (a leak still warns). */
+const RESPONSE_LISTENERS = 20;
 const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 const TRANSIENT_CODES = new Set([
   'ECONNRESET',

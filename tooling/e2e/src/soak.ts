@@ -27,6 +27,8 @@ export interface SoakResult {
   readonly seconds: number;
   /** CPU time (user + system, from /proc) per operation of the gateway and of the fake Orthanc host. */
   readonly cpuMsPerOperation: { readonly gateway: number; readonly host: number };
+  /** Warning and error lines the plugin logged after its start (distinct, at most 10). */
+  readonly problems: string[];
 }
 
 const KiB = 1024;
@@ -58,6 +60,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   });
   if (!host.ready) throw new Error(`the plugin did not start:\n${host.log.join('\n')}`);
   const gateway = host.gatewayPids()[0]!;
+  const startupLogLines = host.log.length; // the startup summary is logged as a warning, as Orthanc's plugins do
   const live = new Map<string, { size: number; seed: number }>();
   const busy = new Set<string>();
   const counts = { create: 0, read: 0, range: 0, remove: 0 };
@@ -148,6 +151,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       descriptors: { first: firstDescriptors ?? lastDescriptors, last: lastDescriptors },
       seconds: Math.round((Date.now() - started) / 100) / 10,
       cpuMsPerOperation,
+      problems: [...new Set(host.log.slice(startupLogLines).filter((line) => /^[WE] /.test(line)))].slice(
+        0,
+        10,
+      ),
     };
   } finally {
     clearInterval(sampler);

@@ -275,6 +275,7 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
 
       test('after a restart every file reads back byte-exact, with tags and a preview', async () => {
         await orthanc.restart();
+        const logBefore = orthanc.readLog().length;
         const mismatches = await mapConcurrent(stored, clients, async ({ source, upload }) => {
           const got = await orthanc.client.instanceFileSha256(upload.ID);
           return got.sha256 === source.sha256 && got.size === source.size
@@ -293,6 +294,16 @@ export function describeEndToEnd(name: string, backend: E2EBackend, options: End
           if (!source.synthetic && preview instanceof OrthancHttpError && preview.status === 415) return;
           expect(preview instanceof Buffer && preview.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
         });
+        // Reads that succeed leave nothing an operator would take for a problem in Orthanc's log.
+        if (backend.pluginId !== undefined) {
+          const ours = (text: string) =>
+            text
+              .split('\n')
+              .filter((line) => /^[WE]\d{4} /.test(line) && line.includes(`${backend.pluginId}: `));
+          // The startup summary is a warning line of ours: proof that the filter finds them.
+          expect(ours(orthanc.readLog().slice(0, logBefore)).join('\n')).toContain('storage area registered');
+          expect(ours(orthanc.readLog().slice(logBefore))).toEqual([]);
+        }
       }, 300_000);
 
       if (!mode.compressed) {

@@ -9,11 +9,22 @@ import { promisify } from 'node:util';
 const here = dirname(fileURLToPath(import.meta.url));
 export const FILESYSTEM_PLUGIN = resolve(here, '../../dist/plugin/libOrthancFileSystemObjectStorage.so');
 const HOST_SOURCE = resolve(here, '../../src/bench/bridge-overhead.c');
+const HOST_INCLUDES = resolve(here, '../../native/testing');
 
 /** Compile the host into `dir`; returns its path. Needs cc and orthanc-dev. */
 export function compileBridgeHost(dir: string): string {
   const host = join(dir, 'bridge-host');
-  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-I/usr/include/orthanc', '-o', host, HOST_SOURCE, '-ldl']);
+  execFileSync('cc', [
+    '-O2',
+    '-Wall',
+    '-Wextra',
+    '-I/usr/include/orthanc',
+    `-I${HOST_INCLUDES}`,
+    '-o',
+    host,
+    HOST_SOURCE,
+    '-ldl',
+  ]);
   return host;
 }
 

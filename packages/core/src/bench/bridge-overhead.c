@@ -11,60 +11,19 @@
  * process used: peak RSS (VmHWM, reset between phases), bytes it read (rchar) and CPU time.
  */
 #define _GNU_SOURCE
-#include <orthanc/OrthancCPlugin.h>
+#include "fake-orthanc-host.h"
 
-#include <dlfcn.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static char *g_configuration;
-static OrthancPluginStorageCreate g_create;
-static OrthancPluginStorageReadWhole g_read_whole;
-static OrthancPluginStorageReadRange g_read_range;
-static OrthancPluginStorageRemove g_remove;
 static int g_gateway_pid;
 
-static OrthancPluginErrorCode invoke(struct _OrthancPluginContext_t *context, _OrthancPluginService service,
-                                     const void *params) {
-  (void)context;
-  switch (service) {
-    case _OrthancPluginService_LogError:
-    case _OrthancPluginService_LogWarning: {
-      const char *pid = strstr((const char *)params, "gateway pid ");
-      if (pid != NULL) g_gateway_pid = atoi(pid + strlen("gateway pid "));
-      fprintf(stderr, "%s\n", (const char *)params);
-      return OrthancPluginErrorCode_Success;
-    }
-    case _OrthancPluginService_LogInfo:
-      return OrthancPluginErrorCode_Success;
-    case _OrthancPluginService_GetConfiguration: {
-      const _OrthancPluginRetrieveDynamicString *p = params;
-      *p->result = strdup(g_configuration);
-      return OrthancPluginErrorCode_Success;
-    }
-    case _OrthancPluginService_SetPluginProperty:
-      return OrthancPluginErrorCode_Success;
-    case _OrthancPluginService_CreateMemoryBuffer64: {
-      const _OrthancPluginCreateMemoryBuffer64 *p = params;
-      p->target->data = malloc(p->size > 0 ? p->size : 1);
-      p->target->size = p->size;
-      return p->target->data ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_NotEnoughMemory;
-    }
-    case _OrthancPluginService_RegisterStorageArea2: {
-      const _OrthancPluginRegisterStorageArea2 *p = params;
-      g_create = p->create;
-      g_read_whole = p->readWhole;
-      g_read_range = p->readRange;
-      g_remove = p->remove;
-      return OrthancPluginErrorCode_Success;
-    }
-    default:
-      fprintf(stderr, "bench host: unexpected service %d\n", (int)service);
-      return OrthancPluginErrorCode_NotImplemented;
-  }
+/* Warnings and errors go to stderr; the shim's startup warning names the gateway's pid. */
+static void log_line(char level, const char *text) {
+  if (level == 'I') return;
+  const char *pid = strstr(text, "gateway pid ");
+  if (pid != NULL) g_gateway_pid = atoi(pid + strlen("gateway pid "));
+  fprintf(stderr, "%s\n", text);
 }
 
 static double now_us(void) {
@@ -83,22 +42,6 @@ static void print_stats(const char *op, size_t size, double *samples, int n, int
   printf("%s{\"operation\":\"%s\",\"bytes\":%zu,\"calls\":%d,\"p50Us\":%.1f,\"p90Us\":%.1f}", *first ? "" : ",", op,
          size, n, samples[n / 2], samples[(n * 9) / 10]);
   *first = 0;
-}
-
-static char *read_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long size = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *text = malloc((size_t)size + 1);
-  if (text && fread(text, 1, (size_t)size, f) != (size_t)size) {
-    free(text);
-    text = NULL;
-  }
-  if (text) text[size] = '\0';
-  fclose(f);
-  return text;
 }
 
 /* One number from a /proc/<gateway>/ file: the integer after `key`. */
@@ -172,13 +115,13 @@ static int run_large(size_t size, int ranges) {
          size, range, offset, g_gateway_pid, proc_value("status", "VmRSS:"));
   printf("\"phases\":{");
   phase p = phase_begin();
-  failures += g_create(uuid, data, (int64_t)size, OrthancPluginContentType_Dicom) != 0;
+  failures += g_storage.create(uuid, data, (int64_t)size, OrthancPluginContentType_Dicom) != 0;
   phase_end("create", p, 1, &first);
   free(data);
 
   OrthancPluginMemoryBuffer64 whole = {0};
   p = phase_begin();
-  failures += g_read_whole(&whole, uuid, OrthancPluginContentType_Dicom) != 0;
+  failures += g_storage.read_whole(&whole, uuid, OrthancPluginContentType_Dicom) != 0;
   phase_end("readWhole", p, 1, &first);
   for (size_t i = 0; i < whole.size && failures == 0; i++) failures += whole.data && ((unsigned char *)whole.data)[i] != pattern(i);
   failures += whole.size != size;
@@ -189,7 +132,7 @@ static int run_large(size_t size, int ranges) {
   for (int r = 0; r < ranges; r++) {
     OrthancPluginMemoryBuffer64 buffer = {.data = malloc(range), .size = range};
     double start = now_us();
-    int rc = g_read_range(&buffer, uuid, OrthancPluginContentType_Dicom, offset);
+    int rc = g_storage.read_range(&buffer, uuid, OrthancPluginContentType_Dicom, offset);
     samples[r] = now_us() - start;
     failures += rc != 0;
     for (size_t i = 0; i < range && rc == 0; i++) failures += ((unsigned char *)buffer.data)[i] != pattern(offset + i);
@@ -201,7 +144,7 @@ static int run_large(size_t size, int ranges) {
   printf("},\"range4KiBFirstUs\":%.1f,\"range4KiBP50Us\":%.1f,\"range4KiBP90Us\":%.1f", first_range,
          samples[ranges / 2], samples[(ranges * 9) / 10]);
   free(samples);
-  failures += g_remove(uuid, OrthancPluginContentType_Dicom) != 0;
+  failures += g_storage.remove(uuid, OrthancPluginContentType_Dicom) != 0;
   printf(",\"failures\":%d}\n", failures);
   fflush(stdout);
   return failures;
@@ -214,22 +157,20 @@ int main(int argc, char **argv) {
     return 2;
   }
   int iterations = large ? atoi(argv[5]) : atoi(argv[3]);
-  g_configuration = read_file(argv[2]);
-  void *plugin = dlopen(argv[1], RTLD_NOW);
-  if (!plugin || !g_configuration || iterations < 2) {
-    fprintf(stderr, "cannot load %s or %s: %s\n", argv[1], argv[2], dlerror());
+  if (iterations < 2) {
+    fprintf(stderr, "iterations must be 2 or more, got %d\n", iterations);
     return 2;
   }
-  int32_t (*initialize)(OrthancPluginContext *) = (int32_t(*)(OrthancPluginContext *))dlsym(plugin, "OrthancPluginInitialize");
-  void (*finalize)(void) = (void (*)(void))dlsym(plugin, "OrthancPluginFinalize");
-  OrthancPluginContext context = {.orthancVersion = "1.10.1", .Free = free, .InvokeService = invoke};
-  if (!initialize || !finalize || initialize(&context) != 0 || !g_create || !g_read_range) {
+  g_log_sink = log_line;
+  int loaded = load_plugin(argv[1], argv[2], "");
+  if (loaded == 2) return 2;
+  if (loaded != 0 || !g_storage.read_range) {
     fprintf(stderr, "plugin initialization failed\n");
     return 1;
   }
   if (large) {
     int failures = run_large((size_t)strtoull(argv[4], NULL, 10), iterations);
-    finalize();
+    g_finalize();
     return failures == 0 ? 0 : 1;
   }
 
@@ -245,14 +186,14 @@ int main(int argc, char **argv) {
     for (int i = 0; i < iterations; i++) {
       snprintf(uuids[i], 40, "%08x-0000-4000-8000-%012x", (unsigned)s, (unsigned)i);
       double start = now_us();
-      failures += g_create(uuids[i], data, (int64_t)size, OrthancPluginContentType_Dicom) != 0;
+      failures += g_storage.create(uuids[i], data, (int64_t)size, OrthancPluginContentType_Dicom) != 0;
       samples[i] = now_us() - start;
     }
     print_stats("create", size, samples, iterations, &first);
     for (int i = 0; i < iterations; i++) {
       OrthancPluginMemoryBuffer64 buffer = {0};
       double start = now_us();
-      int rc = g_read_whole(&buffer, uuids[i], OrthancPluginContentType_Dicom);
+      int rc = g_storage.read_whole(&buffer, uuids[i], OrthancPluginContentType_Dicom);
       samples[i] = now_us() - start;
       failures += rc != 0 || buffer.size != size || memcmp(buffer.data, data, size) != 0;
       free(buffer.data);
@@ -261,17 +202,17 @@ int main(int argc, char **argv) {
     for (int i = 0; i < iterations; i++) {
       OrthancPluginMemoryBuffer64 buffer = {.data = malloc(size / 2), .size = size / 2};
       double start = now_us();
-      int rc = g_read_range(&buffer, uuids[i], OrthancPluginContentType_Dicom, size / 4);
+      int rc = g_storage.read_range(&buffer, uuids[i], OrthancPluginContentType_Dicom, size / 4);
       samples[i] = now_us() - start;
       failures += rc != 0 || memcmp(buffer.data, data + size / 4, size / 2) != 0;
       free(buffer.data);
     }
     print_stats("readRange(half)", size, samples, iterations, &first);
-    for (int i = 0; i < iterations; i++) failures += g_remove(uuids[i], OrthancPluginContentType_Dicom) != 0;
+    for (int i = 0; i < iterations; i++) failures += g_storage.remove(uuids[i], OrthancPluginContentType_Dicom) != 0;
     free(data);
   }
   printf("],\"failures\":%d}\n", failures);
   fflush(stdout);
-  finalize();
+  g_finalize();
   return failures == 0 ? 0 : 1;
 }

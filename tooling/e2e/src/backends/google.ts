@@ -71,6 +71,7 @@ export function googleBackend(): E2EBackend {
     artifactPath: path.join(artifactDir('google'), 'libOrthancGoogleCloudStorage.so'),
     releaseTarball: releaseTarball('google'),
     sectionName: 'GoogleCloudStorage',
+    pluginId: 'Google Cloud Storage',
     async setUp() {
       emulator = await startGcsEmulator();
       process.env.STORAGE_EMULATOR_HOST = emulator.apiEndpoint;

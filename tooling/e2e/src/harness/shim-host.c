@@ -18,21 +18,12 @@
  * Threads: "shim-host" (reads commands), "caller" (the calls; /proc/<pid>/task/<tid>/comm).
  */
 #define _GNU_SOURCE
-#include <orthanc/OrthancCPlugin.h>
+#include "fake-orthanc-host.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
-static char *g_configuration;
-static OrthancPluginStorageCreate g_create;
-static OrthancPluginStorageReadWhole g_read_whole;
-static OrthancPluginStorageReadRange g_read_range;
-static OrthancPluginStorageRemove g_remove;
 static pthread_mutex_t g_output_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void log_line(char level, const char *text) {
@@ -40,37 +31,6 @@ static void log_line(char level, const char *text) {
   fprintf(stderr, "%c %s\n", level, text);
   fflush(stderr);
   pthread_mutex_unlock(&g_output_lock);
-}
-
-static OrthancPluginErrorCode invoke(struct _OrthancPluginContext_t *context, _OrthancPluginService service,
-                                     const void *params) {
-  (void)context;
-  switch (service) {
-    case _OrthancPluginService_LogError: log_line('E', params); return OrthancPluginErrorCode_Success;
-    case _OrthancPluginService_LogWarning: log_line('W', params); return OrthancPluginErrorCode_Success;
-    case _OrthancPluginService_LogInfo: log_line('I', params); return OrthancPluginErrorCode_Success;
-    case _OrthancPluginService_GetConfiguration: {
-      const _OrthancPluginRetrieveDynamicString *p = params;
-      *p->result = strdup(g_configuration);
-      return OrthancPluginErrorCode_Success;
-    }
-    case _OrthancPluginService_SetPluginProperty: return OrthancPluginErrorCode_Success;
-    case _OrthancPluginService_CreateMemoryBuffer64: {
-      const _OrthancPluginCreateMemoryBuffer64 *p = params;
-      p->target->data = malloc(p->size > 0 ? p->size : 1);
-      p->target->size = p->size;
-      return p->target->data ? OrthancPluginErrorCode_Success : OrthancPluginErrorCode_NotEnoughMemory;
-    }
-    case _OrthancPluginService_RegisterStorageArea2: {
-      const _OrthancPluginRegisterStorageArea2 *p = params;
-      g_create = p->create;
-      g_read_whole = p->readWhole;
-      g_read_range = p->readRange;
-      g_remove = p->remove;
-      return OrthancPluginErrorCode_Success;
-    }
-    default: return OrthancPluginErrorCode_NotImplemented;
-  }
 }
 
 /* The content of `seed`: byte p is pool[(start(seed) + p) % POOL_PERIOD], a pure function of seed
@@ -182,12 +142,12 @@ static void run(const command *c) {
   if (c->op == 'C') {
     const unsigned char *data = content(c->seed, c->size);
     cpu_start = thread_cpu_ms();
-    if (data) rc = g_create(c->uuid, data, (int64_t)c->size, type);
+    if (data) rc = g_storage.create(c->uuid, data, (int64_t)c->size, type);
     plugin_cpu = thread_cpu_ms() - cpu_start;
     size = c->size;
   } else if (c->op == 'R') {
     OrthancPluginMemoryBuffer64 buffer = {0};
-    rc = g_read_whole(&buffer, c->uuid, type);
+    rc = g_storage.read_whole(&buffer, c->uuid, type);
     plugin_cpu = thread_cpu_ms() - cpu_start;
     if (rc == 0) {
       size = buffer.size;
@@ -195,12 +155,12 @@ static void run(const command *c) {
       free(buffer.data);
     }
   } else if (c->op == 'G') {
-    if (g_read_range == NULL) {
+    if (g_storage.read_range == NULL) {
       rc = OrthancPluginErrorCode_NotImplemented;
     } else {
       OrthancPluginMemoryBuffer64 buffer = {.data = malloc(c->size > 0 ? c->size : 1), .size = c->size};
       cpu_start = thread_cpu_ms();
-      rc = g_read_range(&buffer, c->uuid, type, c->offset);
+      rc = g_storage.read_range(&buffer, c->uuid, type, c->offset);
       plugin_cpu = thread_cpu_ms() - cpu_start;
       if (rc == 0) {
         size = buffer.size;
@@ -209,7 +169,7 @@ static void run(const command *c) {
       free(buffer.data);
     }
   } else if (c->op == 'D') {
-    rc = g_remove(c->uuid, type);
+    rc = g_storage.remove(c->uuid, type);
     plugin_cpu = thread_cpu_ms() - cpu_start;
   }
   double ms = now_ms() - start, check_cpu = thread_cpu_ms() - cpu_start - plugin_cpu;
@@ -238,45 +198,26 @@ static void *worker(void *unused) {
   }
 }
 
-static char *read_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long size = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *text = malloc((size_t)size + 1);
-  if (text && fread(text, 1, (size_t)size, f) != (size_t)size) {
-    free(text);
-    text = NULL;
-  }
-  if (text) text[size] = '\0';
-  fclose(f);
-  return text;
-}
-
 int main(int argc, char **argv) {
   if (argc != 4) {
     fprintf(stderr, "usage: %s <plugin.so> <configuration.json> <threads>\n", argv[0]);
     return 2;
   }
   int threads = atoi(argv[3]);
-  g_configuration = read_file(argv[2]);
-  void *plugin = dlopen(argv[1], RTLD_NOW);
-  if (!plugin || !g_configuration || threads < 1) {
-    fprintf(stderr, "E cannot load %s or %s: %s\n", argv[1], argv[2], dlerror());
+  if (threads < 1) {
+    fprintf(stderr, "E shim-host: threads must be 1 or more, got %s\n", argv[3]);
     return 2;
   }
-  int32_t (*initialize)(OrthancPluginContext *) =
-      (int32_t(*)(OrthancPluginContext *))dlsym(plugin, "OrthancPluginInitialize");
-  void (*finalize)(void) = (void (*)(void))dlsym(plugin, "OrthancPluginFinalize");
-  OrthancPluginContext context = {.orthancVersion = "1.10.1", .Free = free, .InvokeService = invoke};
-  if (!initialize || !finalize || initialize(&context) != 0 || !g_create) {
+  g_log_sink = log_line;
+  int loaded = load_plugin(argv[1], argv[2], "E ");
+  if (loaded == 2) return 2;
+  if (loaded != 0) {
     printf("{\"ready\":false}\n");
     fflush(stdout);
-    if (finalize) finalize();
+    if (g_finalize) g_finalize();
     return 1;
   }
-  printf("{\"ready\":true,\"rangeReads\":%s}\n", g_read_range ? "true" : "false");
+  printf("{\"ready\":true,\"rangeReads\":%s}\n", g_storage.read_range ? "true" : "false");
   fflush(stdout);
 
   pthread_t *pool = calloc((size_t)threads, sizeof(pthread_t));
@@ -314,6 +255,6 @@ int main(int argc, char **argv) {
   pthread_cond_broadcast(&g_queue_cond);
   pthread_mutex_unlock(&g_queue_lock);
   for (int i = 0; i < threads; i++) pthread_join(pool[i], NULL);
-  finalize();
+  g_finalize();
   return 0;
 }

@@ -39,6 +39,7 @@ export function shimHostBinary(): string {
     '-Werror',
     '-pthread',
     '-I/usr/include/orthanc',
+    `-I${path.join(repoRoot(), 'packages', 'core', 'native', 'testing')}`,
     '-o',
     output,
     source,
