@@ -45,7 +45,9 @@ export function createA1DecryptStream(keyring: Keyring, options: A1DecryptOption
 
 class A1DecryptStream extends Transform {
   /** Each input chunk is decrypted or copied before its write completes: pipeInto hands it back. */
-  readonly [consumesChunks] = true;
+  get [consumesChunks](): true {
+    return true;
+  }
   private readonly prefix = Buffer.alloc(A1_PREFIX_SIZE);
   private prefixLength = 0;
   private decipher: DecipherGCM | undefined;

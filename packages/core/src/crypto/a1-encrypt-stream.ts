@@ -44,7 +44,9 @@ export function createA1EncryptStreamWith(
 
 class A1EncryptStream extends Transform {
   /** Each input chunk is encrypted (copied) before its write completes: pipeInto hands it back. */
-  readonly [consumesChunks] = true;
+  get [consumesChunks](): true {
+    return true;
+  }
   private readonly prefix: Buffer;
   private readonly cipher: CipherGCM;
   private prefixPushed = false;

@@ -77,7 +77,9 @@ export function openChunk(header: OpenC1Header, index: number, record: Buffer, w
 
 class C1DecryptStream extends Transform {
   /** Each input chunk is opened or copied before its write completes: pipeInto hands it back. */
-  readonly [consumesChunks] = true;
+  get [consumesChunks](): true {
+    return true;
+  }
   private readonly what: string;
   private headerBytes: Buffer[] = [];
   private headerLength = 0;

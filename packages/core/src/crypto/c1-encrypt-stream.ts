@@ -75,7 +75,9 @@ export function sealChunk(header: OpenC1Header, index: number, plaintext: Buffer
 
 class C1EncryptStream extends Transform {
   /** Each input chunk is sealed or copied before its write completes: pipeInto hands it back. */
-  readonly [consumesChunks] = true;
+  get [consumesChunks](): true {
+    return true;
+  }
   private headerPushed = false;
   private inputBytes = 0;
   private index = 0;
