@@ -1,6 +1,7 @@
 import { createDecipheriv, type DecipherGCM } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { IntegrityError, KeyError } from '../errors.js';
+import { consumesChunks } from '../storage/pipe-into.js';
 import {
   A1_MAGIC,
   A1_OVERHEAD,
@@ -19,6 +20,12 @@ export interface A1DecryptOptions {
   readonly budget?: ByteBudget;
   /** For messages, e.g. the object's uuid or a file path. */
   readonly label?: string;
+  /**
+   * The whole object's size (prefix, body and tag), when known, as a stored object's is: the tag's
+   * place is then known, so the body is decrypted as it comes, with no bytes held back or copied.
+   * The stream fails with `IntegrityError` if the input is not exactly this long.
+   */
+  readonly size?: number;
 }
 
 /**
@@ -37,12 +44,17 @@ export function createA1DecryptStream(keyring: Keyring, options: A1DecryptOption
 }
 
 class A1DecryptStream extends Transform {
+  /** Each input chunk is decrypted or copied before its write completes: pipeInto hands it back. */
+  get [consumesChunks](): true {
+    return true;
+  }
   private readonly prefix = Buffer.alloc(A1_PREFIX_SIZE);
   private prefixLength = 0;
   private decipher: DecipherGCM | undefined;
-  /** The last bytes seen: the tag once the input ends. */
-  private tail = Buffer.alloc(0);
-  /** Reused for the held bytes and the next input, joined. */
+  /** The last bytes seen (size unknown) or the tag's bytes seen so far (size known). */
+  private readonly tag = Buffer.alloc(GCM_TAG_SIZE);
+  private tagLength = 0;
+  /** Reused for the held bytes and the next input, joined (size unknown). */
   private scratch: Buffer | undefined;
   private inputBytes = 0;
   private readonly what: string;
@@ -57,25 +69,35 @@ class A1DecryptStream extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     let body: Buffer;
+    const size = this.options.size;
     try {
       this.inputBytes += chunk.length;
+      if (size !== undefined && (this.inputBytes > size || size < A1_OVERHEAD)) {
+        throw size < A1_OVERHEAD
+          ? this.tooShort(size)
+          : new IntegrityError(
+              `${this.what} has more bytes than its stored size of ${size} bytes: it changed while being read`,
+            );
+      }
       body = this.decipher === undefined ? this.takePrefix(chunk) : chunk;
     } catch (error) {
       callback(error as Error);
       return;
     }
-    this.takeBody(body, callback);
+    if (size === undefined) this.takeBody(body, callback);
+    else this.takeSizedBody(body, size, callback);
   }
 
   override _flush(callback: TransformCallback): void {
     try {
-      if (this.decipher === undefined || this.tail.length < GCM_TAG_SIZE) {
+      const size = this.options.size;
+      if (size !== undefined && this.inputBytes !== size && size >= A1_OVERHEAD) {
         throw new IntegrityError(
-          `${this.what} is ${this.inputBytes} bytes, shorter than the ${A1_OVERHEAD}-byte A1 overhead: ` +
-            'it is truncated or not an A1 object',
+          `${this.what} ended after ${this.inputBytes} of its ${size} stored bytes: it is truncated`,
         );
       }
-      this.decipher.setAuthTag(this.tail);
+      if (this.decipher === undefined || this.tagLength < GCM_TAG_SIZE) throw this.tooShort(this.inputBytes);
+      this.decipher.setAuthTag(this.tag);
       let last: Buffer;
       try {
         last = this.decipher.final();
@@ -92,6 +114,13 @@ class A1DecryptStream extends Transform {
     } catch (error) {
       callback(error as Error);
     }
+  }
+
+  private tooShort(bytes: number): IntegrityError {
+    return new IntegrityError(
+      `${this.what} is ${bytes} bytes, shorter than the ${A1_OVERHEAD}-byte A1 overhead: ` +
+        'it is truncated or not an A1 object',
+    );
   }
 
   /** Fill the 70-byte prefix; check version and key id as soon as they are in; return the rest. */
@@ -124,37 +153,50 @@ class A1DecryptStream extends Transform {
     return chunk.subarray(taken);
   }
 
+  /** The size is known: `body` ends at the input's end; what lies past the body is the tag's. */
+  private takeSizedBody(body: Buffer, size: number, done: (error?: Error) => void): void {
+    const tagAt = size - GCM_TAG_SIZE;
+    const bodyAt = this.inputBytes - body.length;
+    const cut = Math.max(0, Math.min(body.length, tagAt - bodyAt));
+    if (cut < body.length) {
+      this.tagLength += body.copy(this.tag, bodyAt + cut - tagAt, cut);
+    }
+    this.decrypt(cut === body.length ? body : body.subarray(0, cut), done);
+  }
+
   /**
-   * Decrypt all but the last 16 bytes seen so far. The 16 bytes held from the previous input go
-   * through the cipher together with this one (copied into a reused buffer), so each input gives
-   * one piece of output, not a 16-byte piece besides.
+   * The size is unknown: decrypt all but the last 16 bytes seen so far. The bytes held from the
+   * previous input go through the cipher together with this one (copied into a reused buffer),
+   * so each input gives one piece of output, not a 16-byte piece besides.
    */
   private takeBody(chunk: Buffer, done: (error?: Error) => void): void {
     if (chunk.length === 0) {
       done();
       return;
     }
-    if (chunk.length < GCM_TAG_SIZE) {
-      const joined = Buffer.concat([this.tail, chunk]);
-      const cut = Math.max(0, joined.length - GCM_TAG_SIZE);
-      this.tail = joined.subarray(cut);
-      this.decrypt(joined.subarray(0, cut), done);
+    const held = this.tagLength;
+    const cut = chunk.length - GCM_TAG_SIZE;
+    if (cut < 0) {
+      // Fewer than 16 new bytes (rare): join with the held ones, keep the last 16.
+      const joined = Buffer.concat([this.tag.subarray(0, held), chunk]);
+      const ready = Math.max(0, joined.length - GCM_TAG_SIZE);
+      this.tagLength = joined.copy(this.tag, 0, ready);
+      this.decrypt(joined.subarray(0, ready), done);
       return;
     }
-    const held = this.tail;
-    const cut = chunk.length - GCM_TAG_SIZE;
-    this.tail = Buffer.from(chunk.subarray(cut));
-    if (held.length === 0) {
+    if (held === 0) {
+      this.tagLength = chunk.copy(this.tag, 0, cut);
       this.decrypt(chunk.subarray(0, cut), done);
       return;
     }
     // The held bytes and the start of this input, joined in a buffer of at most one cipher call;
     // the rest of a large input is decrypted in place.
-    const joined = Math.min(cut, A1_CIPHER_CALL_BYTES - held.length);
-    const size = held.length + joined;
+    const joined = Math.min(cut, A1_CIPHER_CALL_BYTES - held);
+    const size = held + joined;
     if (this.scratch === undefined || this.scratch.length < size) this.scratch = Buffer.allocUnsafe(size);
-    held.copy(this.scratch, 0);
-    chunk.copy(this.scratch, held.length, 0, joined);
+    this.tag.copy(this.scratch, 0, 0, held);
+    chunk.copy(this.scratch, held, 0, joined);
+    this.tagLength = chunk.copy(this.tag, 0, cut);
     this.decrypt(this.scratch.subarray(0, size), (error) => {
       if (error !== undefined || joined === cut) done(error);
       else this.decrypt(chunk.subarray(joined, cut), done);
@@ -163,6 +205,10 @@ class A1DecryptStream extends Transform {
 
   /** Synchronous unless the budget makes it wait (no promise per input on the usual path). */
   private decrypt(bytes: Buffer, done: (error?: Error) => void): void {
+    if (bytes.length === 0) {
+      done();
+      return;
+    }
     const decipher = this.decipher!;
     withBudgetSoon(
       this.options.budget,

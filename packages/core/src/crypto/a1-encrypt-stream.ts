@@ -1,6 +1,7 @@
 import { createCipheriv, randomBytes, type CipherGCM } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { ObjectStorageError } from '../errors.js';
+import { consumesChunks } from '../storage/pipe-into.js';
 import { A1_CIPHER_CALL_BYTES, A1_IV_SIZE, A1_KEY_SIZE, buildPrefix, type MasterKey } from './a1-format.js';
 import { withBudgetSoon, type ByteBudget } from './byte-budget.js';
 
@@ -11,8 +12,6 @@ export interface A1EncryptOptions {
   readonly expectedSize?: number;
   /** For messages, e.g. the object's uuid or a file path. */
   readonly label?: string;
-  /** Told of each input chunk once the stream no longer needs it (its memory may be reused). */
-  readonly inputConsumed?: (chunk: Buffer) => void;
 }
 
 /**
@@ -20,7 +19,14 @@ export interface A1EncryptOptions {
  * A fresh random IV and data key are drawn for every stream. Its output is `input + 86` bytes.
  */
 export function createA1EncryptStream(master: MasterKey, options: A1EncryptOptions = {}): Transform {
-  return createA1EncryptStreamWith(master, randomBytes(A1_IV_SIZE), randomBytes(A1_KEY_SIZE), options);
+  // One draw for both (each draw is a call into OpenSSL's generator).
+  const random = randomBytes(A1_IV_SIZE + A1_KEY_SIZE);
+  return createA1EncryptStreamWith(
+    master,
+    random.subarray(0, A1_IV_SIZE),
+    random.subarray(A1_IV_SIZE),
+    options,
+  );
 }
 
 /**
@@ -37,6 +43,10 @@ export function createA1EncryptStreamWith(
 }
 
 class A1EncryptStream extends Transform {
+  /** Each input chunk is encrypted (copied) before its write completes: pipeInto hands it back. */
+  get [consumesChunks](): true {
+    return true;
+  }
   private readonly prefix: Buffer;
   private readonly cipher: CipherGCM;
   private prefixPushed = false;
@@ -72,10 +82,7 @@ class A1EncryptStream extends Transform {
         const out = this.cipher.update(slice);
         if (out.length > 0) this.push(out);
       },
-      (error) => {
-        if (error === undefined) this.options.inputConsumed?.(chunk);
-        callback(error);
-      },
+      callback,
       A1_CIPHER_CALL_BYTES,
     );
   }

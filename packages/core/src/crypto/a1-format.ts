@@ -33,8 +33,27 @@ export interface MasterKey {
  * CTR is its own inverse, so the same function wraps and unwraps.
  */
 export function ctrWrap(masterKey: Buffer, value: Buffer): Buffer {
-  const cipher = createCipheriv('aes-256-ctr', masterKey, Buffer.alloc(16));
-  return Buffer.concat([cipher.update(value), cipher.final()]);
+  const keystream = wrapKeystream(masterKey);
+  if (value.length > keystream.length) throw new RangeError(`A1 wraps at most ${keystream.length} bytes`);
+  const wrapped = Buffer.allocUnsafe(value.length);
+  for (let i = 0; i < value.length; i++) wrapped[i] = value[i]! ^ keystream[i]!;
+  return wrapped;
+}
+
+/**
+ * The 32 bytes of keystream both wraps use depend on the master key alone: computed once per key
+ * (a cipher set-up costs about as much as AES over 10 KB), kept as long as the key itself.
+ */
+const keystreams = new WeakMap<Buffer, Buffer>();
+
+function wrapKeystream(masterKey: Buffer): Buffer {
+  let keystream = keystreams.get(masterKey);
+  if (keystream === undefined) {
+    const cipher = createCipheriv('aes-256-ctr', masterKey, Buffer.alloc(16));
+    keystream = Buffer.concat([cipher.update(Buffer.alloc(A1_KEY_SIZE)), cipher.final()]);
+    keystreams.set(masterKey, keystream);
+  }
+  return keystream;
 }
 
 /** The 70-byte prefix of an object encrypted under `master` with this IV and data key. */

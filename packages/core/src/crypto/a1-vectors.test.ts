@@ -84,6 +84,15 @@ describe('A1 reference vectors', () => {
       expect(decrypted.equals(plaintext)).toBe(true);
     });
 
+    it.each(chunkSizes)(
+      'decrypts byte-exact when its size is known, fed %i bytes at a time',
+      async (chunkSize) => {
+        const stream = createA1DecryptStream(keyring, { size: ciphertext.length });
+        const decrypted = await runThrough(stream, ciphertext, chunkSize);
+        expect(decrypted.equals(plaintext)).toBe(true);
+      },
+    );
+
     it('is reproduced exactly by our writer from the IV and data key it carries', async () => {
       const master = await loadMasterKey({ id: vector.keyId, path: keyFileOf(vector.keyId) });
       const { iv, dataKey } = unwrapPrefix(ciphertext.subarray(0, A1_PREFIX_SIZE), master.key);
@@ -111,6 +120,16 @@ describe('A1 reference vectors', () => {
       },
     );
 
+    it.each([1, 16, 65536])(
+      'is refused with the same error when its size is known, fed %i bytes at a time',
+      async (chunkSize) => {
+        const stream = createA1DecryptStream(keyring, { size: bytes.length });
+        const { error } = await runExpectingError(stream, bytes, chunkSize);
+        expect(error).toBeInstanceOf(expected.type);
+        expect(error.message).toMatch(expected.pattern);
+      },
+    );
+
     it('names the object in the error', async () => {
       const stream = createA1DecryptStream(keyring, { label: '0a1b2c3d-test' });
       const { error } = await runExpectingError(stream, bytes);
@@ -131,10 +150,62 @@ describe('A1 streams over inputs larger than one cipher call', () => {
       expect(encrypted.equals(reference)).toBe(true);
       const decrypted = await runThrough(createA1DecryptStream(ring), reference, pieces);
       expect(decrypted.equals(plaintext)).toBe(true);
+      const sized = createA1DecryptStream(ring, { size: reference.length });
+      expect((await runThrough(sized, reference, pieces)).equals(plaintext)).toBe(true);
     }
     const damaged = Buffer.from(reference);
     damaged[150_000] = damaged[150_000]! ^ 1;
     const { error } = await runExpectingError(createA1DecryptStream(ring), damaged, 200_000);
     expect(error).toBeInstanceOf(IntegrityError);
+  });
+});
+
+describe('A1 decryption of an object whose size is known', () => {
+  const master = { id: 1, key: randomBytes(32) };
+  const ring = new Keyring(master);
+  const plaintext = randomBytes(100_000);
+  let object: Buffer;
+  beforeAll(async () => {
+    object = await runThrough(createA1EncryptStreamWith(master, randomBytes(32), randomBytes(32)), plaintext);
+  });
+
+  it.each([1, 16, 65_536])(
+    'refuses an input shorter than the size, fed %i bytes at a time',
+    async (pieces) => {
+      const stream = createA1DecryptStream(ring, { size: object.length, label: 'short' });
+      const { error } = await runExpectingError(stream, object.subarray(0, object.length - 5), pieces);
+      expect(error).toBeInstanceOf(IntegrityError);
+      expect(error.message).toMatch(
+        /object short ended after 100081 of its 100086 stored bytes: it is truncated/,
+      );
+    },
+  );
+
+  it.each([1, 16, 65_536])(
+    'refuses an input longer than the size, fed %i bytes at a time',
+    async (pieces) => {
+      const stream = createA1DecryptStream(ring, { size: object.length - 3, label: 'long' });
+      const { error, emitted } = await runExpectingError(stream, object, pieces);
+      expect(error).toBeInstanceOf(IntegrityError);
+      expect(error.message).toMatch(/object long has more bytes than its stored size of 100083 bytes/);
+      expect(emitted).toBeLessThan(plaintext.length);
+    },
+  );
+
+  it('refuses a size below the A1 overhead', async () => {
+    const stream = createA1DecryptStream(ring, { size: 85 });
+    const { error } = await runExpectingError(stream, object.subarray(0, 85));
+    expect(error.message).toMatch(/is 85 bytes, shorter than the 86-byte A1 overhead/);
+  });
+
+  it('fails on a changed tag byte, whatever the pieces', async () => {
+    const damaged = Buffer.from(object);
+    damaged[damaged.length - 3] = damaged[damaged.length - 3]! ^ 0x40;
+    for (const pieces of [7, 65_536, 99_990]) {
+      const stream = createA1DecryptStream(ring, { size: damaged.length });
+      const { error } = await runExpectingError(stream, damaged, pieces);
+      expect(error).toBeInstanceOf(IntegrityError);
+      expect(error.message).toMatch(/failed A1 authentication/);
+    }
   });
 });

@@ -242,8 +242,9 @@ export function reserveChunkSoon(
 
 /**
  * `withBudget` that stays synchronous while reservations are granted at once: calls `done` when
- * `work` has run over every slice (or with its error), synchronously in the usual case. Slices are
- * at most `sliceBytes` (and the budget's limit).
+ * `work` has run over every slice (or with its error), synchronously in the usual case. One
+ * reservation covers as much of the chunk as the budget's limit allows (so one per chunk on the
+ * usual path); `work` gets slices of at most `sliceBytes` within it.
  */
 export function withBudgetSoon(
   budget: ByteBudget | undefined,
@@ -253,28 +254,32 @@ export function withBudgetSoon(
   sliceBytes = Infinity,
 ): void {
   let offset = 0;
-  const run = (slice: Buffer, release: () => void): boolean => {
+  /** Runs `work` from `offset` to `end` under `release`'s reservation; false once it failed. */
+  const run = (end: number, release: () => void): boolean => {
     try {
-      work(slice);
+      if (offset === 0 && end === chunk.length && end <= sliceBytes) work(chunk);
+      else
+        for (let at = offset; at < end; at += sliceBytes)
+          work(chunk.subarray(at, Math.min(end, at + sliceBytes)));
     } catch (error) {
       release();
       done(error as Error);
       return false;
     }
     release();
-    offset += slice.length;
+    offset = end;
     return true;
   };
-  const most = Math.min(budget?.limit ?? Infinity, sliceBytes);
+  const most = budget?.limit ?? Infinity;
   const step = (): void => {
     while (offset < chunk.length) {
-      const slice = chunk.length <= most ? chunk : chunk.subarray(offset, offset + most);
-      const reserved = reserveChunkSoon(budget, slice.length);
+      const end = Math.min(chunk.length, offset + most);
+      const reserved = reserveChunkSoon(budget, end - offset);
       if (typeof reserved !== 'function') {
-        reserved.then((release) => run(slice, release) && step(), done);
+        reserved.then((release) => run(end, release) && step(), done);
         return;
       }
-      if (!run(slice, reserved)) return;
+      if (!run(end, reserved)) return;
     }
     done();
   };

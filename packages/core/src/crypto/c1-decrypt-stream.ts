@@ -2,6 +2,7 @@ import { createDecipheriv } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { IntegrityError } from '../errors.js';
 import type { ObjectKey } from '../storage/contract.js';
+import { consumesChunks } from '../storage/pipe-into.js';
 import type { ByteBudget } from './byte-budget.js';
 import {
   C1_HEADER_SIZE,
@@ -75,6 +76,10 @@ export function openChunk(header: OpenC1Header, index: number, record: Buffer, w
 }
 
 class C1DecryptStream extends Transform {
+  /** Each input chunk is opened or copied before its write completes: pipeInto hands it back. */
+  get [consumesChunks](): true {
+    return true;
+  }
   private readonly what: string;
   private headerBytes: Buffer[] = [];
   private headerLength = 0;
@@ -146,7 +151,7 @@ class C1DecryptStream extends Transform {
   private takeHeader(input: Buffer): Buffer {
     if (this.headerLength >= C1_HEADER_SIZE) return input;
     const taken = Math.min(input.length, C1_HEADER_SIZE - this.headerLength);
-    this.headerBytes.push(input.subarray(0, taken));
+    this.headerBytes.push(Buffer.from(input.subarray(0, taken))); // a copy: the input goes back
     this.headerLength += taken;
     if (this.headerLength === C1_HEADER_SIZE) {
       const bytes = Buffer.concat(this.headerBytes);

@@ -1,6 +1,7 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { ObjectStorageError } from '../errors.js';
+import { consumesChunks } from '../storage/pipe-into.js';
 import type { ObjectKey } from '../storage/contract.js';
 import type { MasterKey } from './a1-format.js';
 import type { ByteBudget } from './byte-budget.js';
@@ -27,16 +28,16 @@ export interface C1EncryptOptions {
   readonly label?: string;
   /** Chunk size; writers use 65,536 (other values for tests only). */
   readonly chunkSize?: number;
-  /** Told of each input chunk once the stream no longer needs it (its memory may be reused). */
-  readonly inputConsumed?: (chunk: Buffer) => void;
 }
 
 /** A Transform that turns exactly `size` bytes of plaintext into a C1 object, with fresh randomness. */
 export function createC1EncryptStream(master: MasterKey, options: C1EncryptOptions): Transform {
+  // One draw for both (each draw is a call into OpenSSL's generator).
+  const random = randomBytes(C1_NONCE_PREFIX_SIZE + C1_DATA_KEY_SIZE);
   return createC1EncryptStreamWith(
     master,
-    randomBytes(C1_NONCE_PREFIX_SIZE),
-    randomBytes(C1_DATA_KEY_SIZE),
+    random.subarray(0, C1_NONCE_PREFIX_SIZE),
+    random.subarray(C1_NONCE_PREFIX_SIZE),
     options,
   );
 }
@@ -73,6 +74,10 @@ export function sealChunk(header: OpenC1Header, index: number, plaintext: Buffer
 }
 
 class C1EncryptStream extends Transform {
+  /** Each input chunk is sealed or copied before its write completes: pipeInto hands it back. */
+  get [consumesChunks](): true {
+    return true;
+  }
   private headerPushed = false;
   private inputBytes = 0;
   private index = 0;
@@ -97,10 +102,7 @@ class C1EncryptStream extends Transform {
       input,
       () => chunkPlaintextSize(this.header, this.index),
       (chunk) => this.sealAndPush(chunk),
-      (error) => {
-        if (error === undefined) this.options.inputConsumed?.(input);
-        callback(error);
-      },
+      callback,
     );
   }
 

@@ -8,7 +8,6 @@ import {
 import type { EncryptionSettings, WriteFormat } from '../config/settings.js';
 import type { ObjectKey, ObjectReadStream, ObjectStorage } from '../storage/contract.js';
 import { pipeInto } from '../storage/pipe-into.js';
-import { releaseChunk } from '../storage/reusable-buffers.js';
 import { A1_MAGIC, A1_OVERHEAD, describeMagic } from './a1-format.js';
 import { createA1EncryptStream } from './a1-encrypt-stream.js';
 import { createA1DecryptStream } from './a1-decrypt-stream.js';
@@ -85,10 +84,7 @@ export class EncryptedStorage implements ObjectStorage {
 
   async create(key: ObjectKey, size: number, body: Readable): Promise<void> {
     this.headers.delete(cacheKey(key));
-    // Each input chunk has been encrypted (copied) once the stream is done with it: the body may
-    // reuse its memory for the next request.
-    const inputConsumed = (chunk: Buffer) => releaseChunk(body, chunk);
-    const options = { budget: this.budget, label: key.uuid, inputConsumed };
+    const options = { budget: this.budget, label: key.uuid };
     let encrypted: Transform;
     let storedSize: number;
     if (this.writeFormat === 'A1') {
@@ -105,6 +101,8 @@ export class EncryptedStorage implements ObjectStorage {
       }
       storedSize = c1ObjectSize(size, C1_CHUNK_SIZE);
     }
+    // The encrypt streams consume their input: pipeInto hands each body chunk back once encrypted,
+    // and the body may reuse its memory for the next request.
     pipeInto(body, encrypted);
     try {
       await this.inner.create(key, storedSize, encrypted);
@@ -140,7 +138,11 @@ export class EncryptedStorage implements ObjectStorage {
               'it is truncated or was not stored encrypted',
           );
         }
-        const plain = createA1DecryptStream(this.keyring, { budget: this.budget, label: key.uuid });
+        const plain = createA1DecryptStream(this.keyring, {
+          budget: this.budget,
+          label: key.uuid,
+          size: stored.size,
+        });
         pipeInto(body, plain);
         return { size: stored.size - A1_OVERHEAD, body: plain };
       }

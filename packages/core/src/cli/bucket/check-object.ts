@@ -115,7 +115,7 @@ export async function openObject(
           `${what} is ${size} bytes, shorter than the ${A1_OVERHEAD}-byte A1 overhead`,
         );
       }
-      const plaintext = createA1DecryptStream(keyring, { label: name });
+      const plaintext = createA1DecryptStream(keyring, { label: name, size });
       pipelineCallback(whole, plaintext, ignore);
       return { format, keyId, storedSize: size, plaintextSize: size - A1_OVERHEAD, plaintext };
     }
