@@ -415,7 +415,10 @@ async function main(): Promise<void> {
     const { files, source } = await benchTemplates(workRoot);
     if (selected.some((s) => s.startsWith('aws') || s === 'rawSdk')) {
       rgw = await startRadosgw({ workDir: path.join(workRoot, 'radosgw') });
-      const { settings } = parseProviderSettings('aws', { AwsS3Storage: awsSection(rgw, 'admin') });
+      // The bench's own client fails within minutes rather than waiting on a stalled RGW for ever
+      // (seen once: the memstore OSD's used-bytes counter wrapped below zero and it refused writes).
+      const section = { ...awsSection(rgw, 'admin'), RequestTimeout: 60, MaxRetries: 1 };
+      const { settings } = parseProviderSettings('aws', { AwsS3Storage: section });
       s3 = new S3Client(s3ClientConfig(settings!, silentLogger));
     }
     const rgwPid = rgw && findRadosgwPid(rgw);
