@@ -104,15 +104,15 @@ describe('GatewayCallTimeout bounds a period without progress', () => {
     const gateway = host.gatewayPids()[0]!;
     const uuid = randomUUID();
     const size = 64 * MiB;
-    // The gateway runs 30 ms out of every 830: each stall is shorter than the timeout, the
-    // whole call much longer (a gateway that moves 64 MiB in ~150 ms of running needs short slices).
+    // The gateway runs 10 ms out of every 810: each stall is shorter than the timeout, the whole
+    // call much longer (a gateway that moves 64 MiB in ~60 ms of running needs short slices).
     const created = host.create(uuid, size, 7);
-    await pulse(gateway, created, 800, 30);
+    await pulse(gateway, created, 800, 10);
     const create = await created;
     expect(create.rc).toBe(0);
     expect(create.ms).toBeGreaterThan(2000);
     const reading = host.readWhole(uuid, size, 7);
-    await pulse(gateway, reading, 800, 30);
+    await pulse(gateway, reading, 800, 10);
     const read = await reading;
     expect(read).toMatchObject({ rc: 0, match: true });
     expect(read.ms).toBeGreaterThan(2000);
