@@ -81,5 +81,7 @@ export function eachChunk(stream: Readable, onChunk: (chunk: Buffer) => void | P
 }
 
 function prematureClose(): Error {
-  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+  return Object.assign(new Error('the stream closed before its end (premature close)'), {
+    code: 'ERR_STREAM_PREMATURE_CLOSE',
+  });
 }

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { processBudget, type ByteBudget } from '../crypto/byte-budget.js';
 import { ObjectStorageError } from '../errors.js';
+import { eachChunk } from './each-chunk.js';
 import { releaseChunk } from './reusable-buffers.js';
 
 const MiB = 1024 * 1024;
@@ -248,7 +249,7 @@ export async function forEachUploadPart(
       await consume(empty, index++);
     }
     await eachChunk(body, (chunk) => {
-      const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string); // a string-mode body
       total += data.length;
       if (total > size)
         throw new ObjectStorageError(`${what}: the body has more than the announced ${size} bytes`);
@@ -269,66 +270,4 @@ export async function forEachUploadPart(
   } finally {
     current?.release();
   }
-}
-
-/**
- * Hand each chunk of `body` to `handle` as it flows; while the promise `handle` may return is
- * pending, the body is paused. Resolves at the body's end, rejects on its error, on a close
- * before its end, or with `handle`'s error.
- */
-function eachChunk(
-  body: Readable,
-  handle: (chunk: Buffer | string) => Promise<void> | undefined,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let waiting = false;
-    let ended = false;
-    let settled = false;
-    const settle = (error?: unknown): void => {
-      if (settled) return;
-      settled = true;
-      body.off('data', onData);
-      body.off('end', onEnd);
-      body.off('error', settle);
-      body.off('close', onClose);
-      if (error === undefined) resolve();
-      else reject(error as Error);
-    };
-    const onData = (chunk: Buffer | string): void => {
-      let pending: Promise<void> | undefined;
-      try {
-        pending = handle(chunk);
-      } catch (error) {
-        settle(error);
-        return;
-      }
-      if (pending === undefined) return;
-      waiting = true;
-      body.pause();
-      pending.then(() => {
-        waiting = false;
-        if (ended) settle();
-        else body.resume();
-      }, settle);
-    };
-    const onEnd = (): void => {
-      ended = true;
-      if (!waiting) settle();
-    };
-    const onClose = (): void => {
-      if (!ended) settle(body.errored ?? new Error('the body closed before its end'));
-    };
-    if (body.readableEnded) {
-      settle();
-      return;
-    }
-    if (body.errored !== null || body.destroyed) {
-      settle(body.errored ?? new Error('the body closed before its end'));
-      return;
-    }
-    body.on('data', onData);
-    body.on('end', onEnd);
-    body.on('error', settle);
-    body.on('close', onClose);
-  });
 }
