@@ -170,4 +170,50 @@ describe('UploadBuffers', () => {
     expect(parts).toEqual([16 * KiB, 16 * KiB, 8 * KiB]);
     expect(released.reduce((a, b) => a + b, 0)).toBe(40 * KiB);
   });
+
+  it('hands a chunk that is a whole part over as it is, with the same reservation, and takes it back only on release', async () => {
+    const buffers = new UploadBuffers(16 * KiB, new ByteBudget(64 * KiB));
+    const source = body(40 * KiB, 16 * KiB);
+    const events: string[] = [];
+    Object.assign(source, { releaseChunk: (chunk: Buffer) => events.push(`back ${chunk.length}`) });
+    const held: Array<{ data: Buffer; release(): void }> = [];
+    const seen: Buffer[] = [];
+    source.on('data', (chunk: Buffer) => seen.push(chunk));
+    source.pause();
+    await forEachUploadPart(source, 40 * KiB, buffers, 'object a', async (part) => {
+      events.push(`part ${part.data.length}`);
+      held.push(part);
+    });
+    // Every chunk was exactly the next part (the last one shorter): no copy, nothing back yet.
+    expect(held.map((part) => part.data)).toEqual(seen);
+    expect(held.every((part, i) => part.data === seen[i])).toBe(true);
+    expect(events).toEqual([`part ${16 * KiB}`, `part ${16 * KiB}`, `part ${8 * KiB}`]);
+    expect(buffers.budget.inUse).toBe(16 * KiB + 16 * KiB + uploadBufferCapacity(8 * KiB, 16 * KiB));
+    for (const part of held) part.release();
+    held[0]!.release(); // twice: no second hand-back
+    expect(events.slice(3)).toEqual([`back ${16 * KiB}`, `back ${16 * KiB}`, `back ${8 * KiB}`]);
+    expect(buffers.budget.inUse).toBe(0);
+  });
+
+  it('waits for the budget before handing a whole-part chunk over, as for a copy', async () => {
+    const buffers = new UploadBuffers(16 * KiB, new ByteBudget(16 * KiB));
+    const blocker = await buffers.acquire(16 * KiB);
+    let handed = false;
+    const upload = forEachUploadPart(
+      body(16 * KiB, 16 * KiB),
+      16 * KiB,
+      buffers,
+      'object w',
+      async (part) => {
+        handed = true;
+        part.release();
+      },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(handed).toBe(false);
+    blocker.release();
+    await upload;
+    expect(handed).toBe(true);
+    expect(buffers.budget.inUse).toBe(0);
+  });
 });

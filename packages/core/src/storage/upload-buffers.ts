@@ -178,6 +178,34 @@ export class UploadBuffers {
     return reserved.then((release) => this.buffer(bytes, capacity, release));
   }
 
+  /**
+   * Account for `data`, memory its caller already holds and will not change until `giveBack` is
+   * called, as an upload body of its length: the same reservation as `reserve(data.length)`, without
+   * allocating or copying. `release` then frees the reservation and calls `giveBack`.
+   */
+  adopt(data: Buffer, giveBack: () => void): UploadBuffer | Promise<UploadBuffer> {
+    const bytes = data.length;
+    if (bytes > this.partBytes) {
+      throw new RangeError(`upload buffers: cannot adopt ${bytes} bytes (parts are ${this.partBytes})`);
+    }
+    const capacity = uploadBufferCapacity(bytes, this.partBytes);
+    const adopted = (releaseBudget: () => void): UploadBuffer => {
+      freeBuffersOf(this.budget).trim();
+      let released = false;
+      return {
+        data,
+        release: () => {
+          if (released) return;
+          released = true;
+          releaseBudget();
+          giveBack();
+        },
+      };
+    };
+    const reserved = this.budget.reserve(Math.max(1, Math.min(capacity, this.budget.limit)));
+    return typeof reserved === 'function' ? adopted(reserved) : reserved.then(adopted);
+  }
+
   private buffer(bytes: number, capacity: number, releaseBudget: () => void): UploadBuffer {
     const free = freeBuffersOf(this.budget);
     free.trim();
@@ -199,6 +227,9 @@ export class UploadBuffers {
 /**
  * Cut exactly `size` bytes of `body` into parts of `buffers.partBytes` (the last one shorter),
  * each filled into a reserved buffer and handed to `consume`, which owns it and must release it.
+ * A chunk that is a whole part by itself is handed over as it is (`UploadBuffers.adopt`, same
+ * reservation, no copy) and goes back to the body (`releaseChunk`) when the part is released:
+ * streams only reuse a chunk's memory once it is handed back (see reusable-buffers.ts).
  * Fails when the body is shorter or longer than `size`. `what` names the object in errors.
  * The body is read chunk by chunk as it flows ('data' events), paused only while a buffer or
  * `consume` is awaited: async iteration would join chunks queued meanwhile into a new buffer.
@@ -250,9 +281,18 @@ export async function forEachUploadPart(
     }
     await eachChunk(body, (chunk) => {
       const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string); // a string-mode body
+      const start = total;
       total += data.length;
       if (total > size)
         throw new ObjectStorageError(`${what}: the body has more than the announced ${size} bytes`);
+      // A chunk that is exactly the next part (a whole small object, as the gateway receives it)
+      // becomes that part as it is: the body reuses its memory only once the part is released.
+      if (current === undefined && data.length > 0 && data.length === Math.min(partBytes, size - start)) {
+        const adopted = buffers.adopt(data, () => releaseChunk(body, data));
+        return adopted instanceof Promise
+          ? adopted.then((part) => consume(part, index++))
+          : consume(adopted, index++);
+      }
       // Once copied, the chunk goes back to the body, which may reuse its memory.
       const copying = take(data, 0);
       if (copying === undefined) {
