@@ -248,19 +248,23 @@ export async function forEachUploadPart(
       const empty = await buffers.acquire(0);
       await consume(empty, index++);
     }
-    await eachChunk(body, (chunk) => {
-      const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string); // a string-mode body
-      total += data.length;
-      if (total > size)
-        throw new ObjectStorageError(`${what}: the body has more than the announced ${size} bytes`);
-      // Once copied, the chunk goes back to the body, which may reuse its memory.
-      const copying = take(data, 0);
-      if (copying === undefined) {
-        releaseChunk(body, data);
-        return undefined;
-      }
-      return copying.then(() => releaseChunk(body, data));
-    });
+    await eachChunk(
+      body,
+      (chunk) => {
+        const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string); // a string-mode body
+        total += data.length;
+        if (total > size)
+          throw new ObjectStorageError(`${what}: the body has more than the announced ${size} bytes`);
+        // Once copied, the chunk goes back to the body, which may reuse its memory.
+        const copying = take(data, 0);
+        if (copying === undefined) {
+          releaseChunk(body, data);
+          return undefined;
+        }
+        return copying.then(() => releaseChunk(body, data));
+      },
+      { asProduced: true },
+    );
     if (total !== size) {
       throw new ObjectStorageError(`${what}: the body has ${total} bytes instead of the announced ${size}`);
     }
