@@ -10,7 +10,8 @@
 // so rates and CPU of such a run are not comparable with a plain one; the .cpuprofile files are
 // kept in bench-results/cpu-profiles/), OOS_BENCH_FS_PLUGIN_B (the path of another build of
 // libOrthancFileSystemObjectStorage.so, its gateway.mjs beside it: adds configuration
-// fileSystemB, to compare two builds in one run, alternating).
+// fileSystemB, to compare two builds in one run, alternating), OOS_BENCH_AWS_PLUGIN_B (likewise for
+// libOrthancAwsS3Storage.so: adds configuration awsB, encryption off).
 import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
   closeSync,
@@ -65,8 +66,18 @@ const CPU_PROF = process.env['OOS_BENCH_CPU_PROF'] === '1';
 const WARM_UP = Number(process.env['OOS_BENCH_WARM_UP'] ?? 1);
 const AWS_ARTIFACT = path.join(artifactDir('aws'), 'libOrthancAwsS3Storage.so');
 const FS_PLUGIN_B = process.env['OOS_BENCH_FS_PLUGIN_B'];
+const AWS_PLUGIN_B = process.env['OOS_BENCH_AWS_PLUGIN_B'];
 
-const CONFIGURATIONS = ['stock', 'fileSystem', 'fileSystemB', 'aws', 'awsC1', 'awsA1', 'rawSdk'] as const;
+const CONFIGURATIONS = [
+  'stock',
+  'fileSystem',
+  'fileSystemB',
+  'aws',
+  'awsB',
+  'awsC1',
+  'awsA1',
+  'rawSdk',
+] as const;
 type ConfigurationName = (typeof CONFIGURATIONS)[number];
 
 const DESCRIPTIONS: Record<ConfigurationName, string> = {
@@ -74,6 +85,7 @@ const DESCRIPTIONS: Record<ConfigurationName, string> = {
   fileSystem: "Orthanc + core's file-system plugin (the bridge alone)",
   fileSystemB: `as fileSystem, with the build at OOS_BENCH_FS_PLUGIN_B (${FS_PLUGIN_B ?? 'unset'})`,
   aws: 'Orthanc + libOrthancAwsS3Storage.so on Ceph RGW, encryption off',
+  awsB: `as aws, with the build at OOS_BENCH_AWS_PLUGIN_B (${AWS_PLUGIN_B ?? 'unset'})`,
   awsC1: 'Orthanc + libOrthancAwsS3Storage.so on Ceph RGW, C1 encryption (the default write format)',
   awsA1: 'Orthanc + libOrthancAwsS3Storage.so on Ceph RGW, A1 encryption',
   rawSdk:
@@ -218,7 +230,7 @@ function orthancConfiguration(ctx: Context, name: ConfigurationName, workDir: st
     };
   }
   return {
-    plugins: [AWS_ARTIFACT],
+    plugins: [name === 'awsB' ? AWS_PLUGIN_B! : AWS_ARTIFACT],
     configuration: {
       AwsS3Storage: {
         NodeExecutable: nodeExecutable(),
@@ -471,12 +483,14 @@ async function main(): Promise<void> {
     .split(',')
     .map((s) => s.trim())
     .filter((s): s is ConfigurationName => (CONFIGURATIONS as readonly string[]).includes(s))
-    .filter((s) => s !== 'fileSystemB' || FS_PLUGIN_B !== undefined);
+    .filter((s) => s !== 'fileSystemB' || FS_PLUGIN_B !== undefined)
+    .filter((s) => s !== 'awsB' || AWS_PLUGIN_B !== undefined);
   const fsArtifact = fileSystemBackend().artifactPath;
   for (const [name, artifact] of [
     ['fileSystem', fsArtifact],
     ['fileSystemB', FS_PLUGIN_B ?? ''],
     ['aws', AWS_ARTIFACT],
+    ['awsB', AWS_PLUGIN_B ?? ''],
   ] as const) {
     if (selected.some((s) => s.startsWith(name)) && !existsSync(artifact))
       throw new Error(`${artifact} is missing: build it first (pnpm exec turbo run build)`);
