@@ -49,6 +49,7 @@ import { childPids, commandLine, cpuMs, cpuTimesMs, findGatewayPids, minorFaults
 import { artifactDir, nodeExecutable, repoRoot } from '../harness/repo.js';
 import {
   benchTemplates,
+  cleanUpOnSignal,
   machineInfo,
   measurement,
   median,
@@ -497,6 +498,7 @@ async function main(): Promise<void> {
   }
   const benchStarted = performance.now();
   const workRoot = mkdtempSync(path.join(os.tmpdir(), 'oos-ingest-bench-'));
+  cleanUpOnSignal(() => [workRoot]);
   let rgw: Radosgw | undefined;
   let s3: S3Client | undefined;
   try {
