@@ -262,7 +262,9 @@ async function sendBody(
     releaseChunk(body, chunk); // sent: the storage may reuse its memory
   };
   try {
-    await eachChunk(body, sendChunk);
+    // Chunk by chunk as the storage made them: a decrypt stream pushes up to 16 per 1 MiB file
+    // read, which joining would copy into one more buffer only to write it out.
+    await eachChunk(body, sendChunk, { asProduced: true });
     if (sent !== size) throw new IntegrityError(`object ${key.uuid} ended after ${sent} of ${size} bytes`);
   } catch (error) {
     body.destroy();

@@ -178,8 +178,7 @@ describe('UploadBuffers', () => {
     Object.assign(source, { releaseChunk: (chunk: Buffer) => events.push(`back ${chunk.length}`) });
     const held: Array<{ data: Buffer; release(): void }> = [];
     const seen: Buffer[] = [];
-    source.on('data', (chunk: Buffer) => seen.push(chunk));
-    source.pause();
+    source.on('data', (chunk: Buffer) => seen.push(chunk)); // before any flows: sees every chunk
     await forEachUploadPart(source, 40 * KiB, buffers, 'object a', async (part) => {
       events.push(`part ${part.data.length}`);
       held.push(part);

@@ -279,28 +279,32 @@ export async function forEachUploadPart(
       const empty = await buffers.acquire(0);
       await consume(empty, index++);
     }
-    await eachChunk(body, (chunk) => {
-      const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string); // a string-mode body
-      const start = total;
-      total += data.length;
-      if (total > size)
-        throw new ObjectStorageError(`${what}: the body has more than the announced ${size} bytes`);
-      // A chunk that is exactly the next part (a whole small object, as the gateway receives it)
-      // becomes that part as it is: the body reuses its memory only once the part is released.
-      if (current === undefined && data.length > 0 && data.length === Math.min(partBytes, size - start)) {
-        const adopted = buffers.adopt(data, () => releaseChunk(body, data));
-        return adopted instanceof Promise
-          ? adopted.then((part) => consume(part, index++))
-          : consume(adopted, index++);
-      }
-      // Once copied, the chunk goes back to the body, which may reuse its memory.
-      const copying = take(data, 0);
-      if (copying === undefined) {
-        releaseChunk(body, data);
-        return undefined;
-      }
-      return copying.then(() => releaseChunk(body, data));
-    });
+    await eachChunk(
+      body,
+      (chunk) => {
+        const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string); // a string-mode body
+        const start = total;
+        total += data.length;
+        if (total > size)
+          throw new ObjectStorageError(`${what}: the body has more than the announced ${size} bytes`);
+        // A chunk that is exactly the next part (a whole small object, as the gateway receives it)
+        // becomes that part as it is: the body reuses its memory only once the part is released.
+        if (current === undefined && data.length > 0 && data.length === Math.min(partBytes, size - start)) {
+          const adopted = buffers.adopt(data, () => releaseChunk(body, data));
+          return adopted instanceof Promise
+            ? adopted.then((part) => consume(part, index++))
+            : consume(adopted, index++);
+        }
+        // Once copied, the chunk goes back to the body, which may reuse its memory.
+        const copying = take(data, 0);
+        if (copying === undefined) {
+          releaseChunk(body, data);
+          return undefined;
+        }
+        return copying.then(() => releaseChunk(body, data));
+      },
+      { asProduced: true },
+    );
     if (total !== size) {
       throw new ObjectStorageError(`${what}: the body has ${total} bytes instead of the announced ${size}`);
     }

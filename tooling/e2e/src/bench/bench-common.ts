@@ -1,8 +1,9 @@
 import os from 'node:os';
 // Helpers shared by the e2e benchmarks: rates, medians and the re-issuable DICOM workload.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sharedDicomCorpus } from '../harness/dicom/corpus.js';
+import { childPids, processExists } from '../harness/proc.js';
 import { repoRoot } from '../harness/repo.js';
 import { prepareReissuable, type ReissuableFile } from '../harness/dicom/reuid.js';
 import { newUid, writeSyntheticInstance } from '../harness/dicom/synthetic.js';
@@ -98,4 +99,39 @@ export function writeBenchReport(name: string, report: unknown): void {
   const dir = path.join(repoRoot(), 'tooling', 'e2e', 'bench-results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, `${name}.json`), `${text}\n`);
+}
+
+/** Every process below `pid`, parents before their children. */
+function descendants(pid: number): number[] {
+  return childPids(pid).flatMap((child) => [child, ...descendants(child)]);
+}
+
+/**
+ * On SIGINT or SIGTERM, stops every process the bench started (RGW and its Ceph daemons, Orthanc,
+ * gateways: SIGTERM, SIGKILL after 5 s), removes `directories()`, then exits. An interrupted run
+ * then leaves no server running and no gigabytes in the temp directory.
+ */
+export function cleanUpOnSignal(directories: () => readonly string[]): void {
+  const handler = async (signal: NodeJS.Signals) => {
+    // The bench's own calls now fail as their servers stop: expected, and not worth a stack.
+    process.on('uncaughtException', () => {});
+    process.on('unhandledRejection', () => {});
+    const pids = descendants(process.pid).reverse();
+    const send = (pid: number, name: NodeJS.Signals) => {
+      try {
+        process.kill(pid, name);
+      } catch {
+        // Already gone.
+      }
+    };
+    for (const pid of pids) send(pid, 'SIGTERM');
+    const deadline = Date.now() + 5000;
+    while (pids.some(processExists) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    for (const pid of pids.filter(processExists)) send(pid, 'SIGKILL');
+    for (const directory of directories()) rmSync(directory, { recursive: true, force: true });
+    console.error(`bench: stopped by ${signal}; its servers are stopped and its files removed`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', (signal) => void handler(signal));
+  process.once('SIGTERM', (signal) => void handler(signal));
 }

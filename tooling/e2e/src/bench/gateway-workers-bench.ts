@@ -12,7 +12,7 @@ import path from 'node:path';
 import { ShimHost, type ShimCallResult } from '../harness/shim-host.js';
 import { cpuMs, processMemory, threadCpuMs } from '../harness/proc.js';
 import { artifactDir, nodeExecutable } from '../harness/repo.js';
-import { machineInfo, median, round, writeBenchReport } from './bench-common.js';
+import { cleanUpOnSignal, machineInfo, median, round, writeBenchReport } from './bench-common.js';
 
 const PLUGIN = path.join(artifactDir('core'), 'libOrthancFileSystemObjectStorage.so');
 const CALLERS = Number(process.env['OOS_BENCH_CALLERS'] ?? 16);
@@ -239,6 +239,7 @@ async function measure(
 async function main(): Promise<void> {
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'oos-bench-workers-'));
   const objectsRoot = mkdtempSync(path.join('/dev/shm', 'oos-bench-workers-'));
+  cleanUpOnSignal(() => [workDir, objectsRoot]);
   const keyPath = path.join(workDir, 'master.key');
   writeFileSync(keyPath, Buffer.alloc(32, 5).toString('base64'), { mode: 0o600 });
   try {

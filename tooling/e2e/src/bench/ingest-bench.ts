@@ -10,9 +10,22 @@
 // so rates and CPU of such a run are not comparable with a plain one; the .cpuprofile files are
 // kept in bench-results/cpu-profiles/), OOS_BENCH_FS_PLUGIN_B (the path of another build of
 // libOrthancFileSystemObjectStorage.so, its gateway.mjs beside it: adds configuration
-// fileSystemB, to compare two builds in one run, alternating).
+// fileSystemB, to compare two builds in one run, alternating), OOS_BENCH_AWS_PLUGIN_B (likewise for
+// libOrthancAwsS3Storage.so: adds configuration awsB, encryption off).
 import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -32,10 +45,11 @@ import { fileSystemBackend } from '../backends/filesystem.js';
 import { reissue, type ReissuableFile } from '../harness/dicom/reuid.js';
 import { OrthancServer, type OrthancConfiguration } from '../harness/orthanc.js';
 import { mapConcurrent } from '../harness/parallel.js';
-import { childPids, commandLine, cpuMs, cpuTimesMs, findGatewayPids } from '../harness/proc.js';
+import { childPids, commandLine, cpuMs, cpuTimesMs, findGatewayPids, minorFaults } from '../harness/proc.js';
 import { artifactDir, nodeExecutable, repoRoot } from '../harness/repo.js';
 import {
   benchTemplates,
+  cleanUpOnSignal,
   machineInfo,
   measurement,
   median,
@@ -50,10 +64,21 @@ const CLIENTS = 4;
 const COPIES = Number(process.env['OOS_BENCH_COPIES'] ?? 20);
 const RUNS = Number(process.env['OOS_BENCH_RUNS'] ?? 3);
 const CPU_PROF = process.env['OOS_BENCH_CPU_PROF'] === '1';
+const WARM_UP = Number(process.env['OOS_BENCH_WARM_UP'] ?? 1);
 const AWS_ARTIFACT = path.join(artifactDir('aws'), 'libOrthancAwsS3Storage.so');
 const FS_PLUGIN_B = process.env['OOS_BENCH_FS_PLUGIN_B'];
+const AWS_PLUGIN_B = process.env['OOS_BENCH_AWS_PLUGIN_B'];
 
-const CONFIGURATIONS = ['stock', 'fileSystem', 'fileSystemB', 'aws', 'awsC1', 'awsA1', 'rawSdk'] as const;
+const CONFIGURATIONS = [
+  'stock',
+  'fileSystem',
+  'fileSystemB',
+  'aws',
+  'awsB',
+  'awsC1',
+  'awsA1',
+  'rawSdk',
+] as const;
 type ConfigurationName = (typeof CONFIGURATIONS)[number];
 
 const DESCRIPTIONS: Record<ConfigurationName, string> = {
@@ -61,6 +86,7 @@ const DESCRIPTIONS: Record<ConfigurationName, string> = {
   fileSystem: "Orthanc + core's file-system plugin (the bridge alone)",
   fileSystemB: `as fileSystem, with the build at OOS_BENCH_FS_PLUGIN_B (${FS_PLUGIN_B ?? 'unset'})`,
   aws: 'Orthanc + libOrthancAwsS3Storage.so on Ceph RGW, encryption off',
+  awsB: `as aws, with the build at OOS_BENCH_AWS_PLUGIN_B (${AWS_PLUGIN_B ?? 'unset'})`,
   awsC1: 'Orthanc + libOrthancAwsS3Storage.so on Ceph RGW, C1 encryption (the default write format)',
   awsA1: 'Orthanc + libOrthancAwsS3Storage.so on Ceph RGW, A1 encryption',
   rawSdk:
@@ -75,6 +101,8 @@ interface CpuPerInstance {
   readonly client?: number;
   /** Of `gateway`, the part spent in the kernel (system calls: socket, file, fsync). */
   readonly gatewaySystem?: number;
+  /** The gateway's minor page faults per instance (not ms): memory glibc gave back and took again. */
+  readonly gatewayMinorFaults?: number;
 }
 
 interface RoundResult {
@@ -101,7 +129,10 @@ type Pids = Partial<Record<'orthanc' | 'gateway' | 'rgw', number>>;
 function cpuSnapshot(pids: Pids): Record<string, number> {
   const snapshot: Record<string, number> = { client: clientCpuMs() };
   for (const [name, pid] of Object.entries(pids)) if (pid !== undefined) snapshot[name] = cpuMs(pid) ?? 0;
-  if (pids.gateway !== undefined) snapshot['gatewaySystem'] = cpuTimesMs(pids.gateway)?.system ?? 0;
+  if (pids.gateway !== undefined) {
+    snapshot['gatewaySystem'] = cpuTimesMs(pids.gateway)?.system ?? 0;
+    snapshot['gatewayMinorFaults'] = minorFaults(pids.gateway) ?? 0;
+  }
   return snapshot;
 }
 
@@ -120,7 +151,11 @@ function cpuPerInstance(
   const per = (name: string) => round(((after[name] ?? 0) - (before[name] ?? 0)) / count, 2);
   return {
     ...(pids.orthanc !== undefined && { orthanc: per('orthanc') }),
-    ...(pids.gateway !== undefined && { gateway: per('gateway'), gatewaySystem: per('gatewaySystem') }),
+    ...(pids.gateway !== undefined && {
+      gateway: per('gateway'),
+      gatewaySystem: per('gatewaySystem'),
+      gatewayMinorFaults: per('gatewayMinorFaults'),
+    }),
     ...(pids.rgw !== undefined && { rgw: per('rgw') }),
     ...(includeClient && { client: per('client') }),
   };
@@ -196,7 +231,7 @@ function orthancConfiguration(ctx: Context, name: ConfigurationName, workDir: st
     };
   }
   return {
-    plugins: [AWS_ARTIFACT],
+    plugins: [name === 'awsB' ? AWS_PLUGIN_B! : AWS_ARTIFACT],
     configuration: {
       AwsS3Storage: {
         NodeExecutable: nodeExecutable(),
@@ -230,8 +265,12 @@ async function measureOrthanc(
   });
   let result: RoundResult;
   try {
-    // Warm-up, not timed: one instance per template.
-    await mapConcurrent(ctx.templates, CLIENTS, (t) => orthanc.client.uploadBytes(reissue(t)));
+    // Warm-up, not timed: WARM_UP instances per template.
+    const warmUpIds = await mapConcurrent(
+      warmUpWork(ctx),
+      CLIENTS,
+      async (t) => (await orthanc.client.uploadBytes(reissue(t))).ID,
+    );
     const { work, bytes } = workload(ctx.templates);
     const pidsNow = (): Pids => ({
       orthanc: orthanc.pid!,
@@ -252,6 +291,13 @@ async function measureOrthanc(
     // Orthanc serves recent reads from its cache: restart before reading back.
     await orthanc.restart();
     pids = pidsNow();
+    // Warm-up, not timed: the warm-up instances, which the timed phase does not read again.
+    await mapConcurrent(warmUpIds, CLIENTS, (id) =>
+      orthanc.client.download(
+        `/instances/${id}/file`,
+        countingSink(() => {}),
+      ),
+    );
     let readBytes = 0;
     before = cpuSnapshot(pids);
     started = performance.now();
@@ -281,7 +327,7 @@ async function measureOrthanc(
     path.basename(workDir),
   );
   cpSync(profileDir, kept, { recursive: true });
-  const handled = 2 * result.ingest.instances + ctx.templates.length;
+  const handled = 2 * (result.ingest.instances + WARM_UP * ctx.templates.length);
   return { ...result, gatewayProfile: { ...profile, busyMsPerInstance: round(profile.busyMs / handled, 2) } };
 }
 
@@ -301,8 +347,15 @@ async function measureRawSdk(ctx: Context, bucket: string): Promise<RoundResult>
     );
     return key;
   };
+  const get = async (key: string) => {
+    const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    let bytes = 0;
+    for await (const chunk of answer.Body as AsyncIterable<Buffer>) bytes += chunk.length;
+    return bytes;
+  };
   try {
-    await mapConcurrent(ctx.templates.map(reissue), CLIENTS, put);
+    const warmUpKeys = await mapConcurrent(warmUpWork(ctx).map(reissue), CLIENTS, put);
+    await mapConcurrent(warmUpKeys, CLIENTS, get);
     const { work, bytes } = workload(ctx.templates);
     // Re-issued before the timed phase: the baseline's CPU is the SDK's work alone (the plugin's
     // gateway does not pay for making the bytes either).
@@ -318,8 +371,8 @@ async function measureRawSdk(ctx: Context, bucket: string): Promise<RoundResult>
     before = cpuSnapshot(pids);
     started = performance.now();
     await mapConcurrent(keys, CLIENTS, async (key) => {
-      const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      for await (const chunk of answer.Body as AsyncIterable<Buffer>) readBytes += chunk.length;
+      const got = await get(key);
+      readBytes += got;
     });
     const read = measurement(keys.length, readBytes, (performance.now() - started) / 1000);
     const readCpuMs = cpuPerInstance(pids, before, keys.length, true);
@@ -330,6 +383,11 @@ async function measureRawSdk(ctx: Context, bucket: string): Promise<RoundResult>
   }
 }
 
+/** The untimed warm-up: WARM_UP copies of every template. */
+function warmUpWork(ctx: Context): ReissuableFile[] {
+  return Array.from({ length: WARM_UP }, () => ctx.templates).flat();
+}
+
 function usesRgw(name: ConfigurationName): boolean {
   return name !== 'stock' && !name.startsWith('fileSystem');
 }
@@ -337,24 +395,24 @@ function usesRgw(name: ConfigurationName): boolean {
 async function measure(ctx: Context, name: ConfigurationName, run: number): Promise<RoundResult> {
   const bucket = `bench-${run}-${name.toLowerCase()}`;
   if (usesRgw(name)) await ctx.s3!.send(new CreateBucketCommand({ Bucket: bucket }));
+  // The work directory stays until the end of the run (under workRoot). Deleting a round's files
+  // here made the next configuration's file creates pay for it: ext4 without a journal (as here)
+  // skips inodes freed in the last 1-6 minutes when it allocates one, reading the inode table for
+  // each; perf showed that scan as half the kernel time of creating a file.
   const workDir = path.join(ctx.workRoot, `${name}-${run}`);
-  try {
-    const result =
-      name === 'rawSdk' ? await measureRawSdk(ctx, bucket) : await measureOrthanc(ctx, name, workDir, bucket);
-    if (usesRgw(name)) {
-      const warmUpBytes = ctx.templates.reduce((sum, t) => sum + t.bytes.length, 0);
-      await drainBucket(
-        ctx.s3!,
-        bucket,
-        result.ingest.instances + ctx.templates.length,
-        result.ingest.bytes + warmUpBytes,
-        name === 'awsC1' || name === 'awsA1',
-      );
-    }
-    return result;
-  } finally {
-    rmSync(workDir, { recursive: true, force: true });
+  const result =
+    name === 'rawSdk' ? await measureRawSdk(ctx, bucket) : await measureOrthanc(ctx, name, workDir, bucket);
+  if (usesRgw(name)) {
+    const warmUpBytes = WARM_UP * ctx.templates.reduce((sum, t) => sum + t.bytes.length, 0);
+    await drainBucket(
+      ctx.s3!,
+      bucket,
+      result.ingest.instances + WARM_UP * ctx.templates.length,
+      result.ingest.bytes + warmUpBytes,
+      name === 'awsC1' || name === 'awsA1',
+    );
   }
+  return result;
 }
 
 /** AES-256-GCM's own CPU cost for the average instance, one-shot in this process: the floor encryption adds. */
@@ -383,6 +441,37 @@ function aesGcmMsPerInstance(averageBytes: number): { encrypt: number; decrypt: 
   return { encrypt: round(encrypt, 3), decrypt: round(decrypt, 3) };
 }
 
+/**
+ * The kernel's own cost of storing one instance durably, as Orthanc and the file-system gateway both
+ * must: mkdir of its two-level directory, a new temp file, one write, fsync, close, rename. A plain
+ * synchronous loop in this process, on the file system the bench's Orthancs use: the floor under the
+ * file-system gateway's CPU per instance, measured in every round since it moves with the disk's state.
+ */
+function fileWorkMsPerInstance(workRoot: string, averageBytes: number): number {
+  const dir = mkdtempSync(path.join(workRoot, 'file-work-'));
+  const body = randomBytes(averageBytes);
+  const files = 200;
+  {
+    const before = process.cpuUsage();
+    for (let i = 0; i < files; i++) {
+      const name = randomUUID();
+      const parent = path.join(dir, name.slice(0, 2), name.slice(2, 4));
+      mkdirSync(parent, { recursive: true });
+      const temp = path.join(parent, `${name}.tmp`);
+      const fd = openSync(temp, 'wx', 0o600);
+      try {
+        writeSync(fd, body);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(temp, path.join(parent, name));
+    }
+    const used = process.cpuUsage(before);
+    return round((used.user + used.system) / 1000 / files, 3); // the files stay, as measure()'s do
+  }
+}
+
 function findRadosgwPid(rgw: Radosgw): number | undefined {
   return childPids(process.pid).find((pid) => {
     const line = commandLine(pid) ?? '';
@@ -395,18 +484,21 @@ async function main(): Promise<void> {
     .split(',')
     .map((s) => s.trim())
     .filter((s): s is ConfigurationName => (CONFIGURATIONS as readonly string[]).includes(s))
-    .filter((s) => s !== 'fileSystemB' || FS_PLUGIN_B !== undefined);
+    .filter((s) => s !== 'fileSystemB' || FS_PLUGIN_B !== undefined)
+    .filter((s) => s !== 'awsB' || AWS_PLUGIN_B !== undefined);
   const fsArtifact = fileSystemBackend().artifactPath;
   for (const [name, artifact] of [
     ['fileSystem', fsArtifact],
     ['fileSystemB', FS_PLUGIN_B ?? ''],
     ['aws', AWS_ARTIFACT],
+    ['awsB', AWS_PLUGIN_B ?? ''],
   ] as const) {
     if (selected.some((s) => s.startsWith(name)) && !existsSync(artifact))
       throw new Error(`${artifact} is missing: build it first (pnpm exec turbo run build)`);
   }
   const benchStarted = performance.now();
   const workRoot = mkdtempSync(path.join(os.tmpdir(), 'oos-ingest-bench-'));
+  cleanUpOnSignal(() => [workRoot]);
   let rgw: Radosgw | undefined;
   let s3: S3Client | undefined;
   try {
@@ -428,7 +520,11 @@ async function main(): Promise<void> {
       ConfigurationName,
       RoundResult[]
     >;
+    const averageBytes = Math.round(files.reduce((sum, f) => sum + f.bytes.length, 0) / files.length);
+    const fileWorkMs: number[] = [];
     for (let run = 0; run < RUNS; run++) {
+      if (selected.some((s) => s.startsWith('fileSystem')))
+        fileWorkMs.push(fileWorkMsPerInstance(workRoot, averageBytes));
       // Rotate the order each round, so the machine's drift affects every configuration alike.
       for (let i = 0; i < selected.length; i++) {
         const name = selected[(i + run) % selected.length]!;
@@ -469,7 +565,6 @@ async function main(): Promise<void> {
         }
       >
     >;
-    const averageBytes = Math.round(files.reduce((sum, f) => sum + f.bytes.length, 0) / files.length);
     const aesGcm = aesGcmMsPerInstance(averageBytes);
     // Ratios and differences are taken within each round (the configurations ran minutes apart on
     // a shared machine), then the median over rounds.
@@ -505,6 +600,11 @@ async function main(): Promise<void> {
         ? x.ingestCpuMs.gateway / y.ingestCpuMs.client
         : undefined,
     );
+    const fsRounds = runs['fileSystem'] ?? [];
+    const aboveFloor =
+      fsRounds.length > 0 && fsRounds.length === fileWorkMs.length
+        ? round(median(fsRounds.map((r, i) => (r.ingestCpuMs.gateway ?? 0) - fileWorkMs[i]!)), 2)
+        : null;
     const c1Adds = encryptionAdds('awsC1');
     const a1Adds = encryptionAdds('awsA1');
     const met = (value: number | null, test: (v: number) => boolean) => (value === null ? null : test(value));
@@ -515,6 +615,11 @@ async function main(): Promise<void> {
         value: gatewayIngest('fileSystem') ?? null,
         target: '<= 1.5 ms',
         met: met(gatewayIngest('fileSystem') ?? null, (v) => v <= 1.5),
+        fileWorkFloorMs: fileWorkMs.length > 0 ? round(median(fileWorkMs), 3) : null,
+        fileWorkFloorMsPerRound: fileWorkMs,
+        aboveFileWorkFloorMs: aboveFloor,
+        floor:
+          'the CPU of the same durable file work (mkdir, temp file, one write, fsync, close, rename) in a plain synchronous loop, same file system, each round',
       },
       gatewayCpuAwsVsRawSdkClient: { value: awsVsSdk, target: '<= 1.2', met: met(awsVsSdk, (v) => v <= 1.2) },
       encryptionAddsGatewayCpuMs: {
@@ -537,7 +642,8 @@ async function main(): Promise<void> {
         clients: CLIENTS,
         runs: RUNS,
         note:
-          'each instance is a template re-issued under a fresh SOP Instance UID; one untimed warm-up per template; ' +
+          'each instance is a template re-issued under a fresh SOP Instance UID; ' +
+          `untimed warm-up: ${WARM_UP} instance(s) per template uploaded, and read back after the restart; ` +
           'a fresh Orthanc (and bucket) per configuration and round, order rotated per round; read-back after an ' +
           'Orthanc restart; CPU per instance from /proc/PID/stat around the timed phase (client = this process, raw SDK only)',
       }),

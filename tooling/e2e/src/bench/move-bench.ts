@@ -15,6 +15,7 @@ import { cpuSeconds, findGatewayPids } from '../harness/proc.js';
 import { nodeExecutable } from '../harness/repo.js';
 import {
   benchTemplates,
+  cleanUpOnSignal,
   machineInfo,
   measurement,
   median,
@@ -117,6 +118,7 @@ function summarize(results: { toObjectStorage: DirectionResult; toFileSystem: Di
 
 async function main(): Promise<void> {
   const workRoot = mkdtempSync(path.join(os.tmpdir(), 'oos-move-bench-'));
+  cleanUpOnSignal(() => [workRoot]);
   const keyPath = writeMasterKey(workRoot, 1).path;
   const filesystem = fileSystemBackend();
   const aws = awsBackend();

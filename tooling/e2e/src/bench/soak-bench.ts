@@ -10,7 +10,7 @@ import { awsBackend } from '../backends/aws.js';
 import { azureBackend } from '../backends/azure.js';
 import { googleBackend } from '../backends/google.js';
 import { runSoak, soakConfiguration, type SoakResult } from '../soak.js';
-import { machineInfo, round, writeBenchReport } from './bench-common.js';
+import { cleanUpOnSignal, machineInfo, round, writeBenchReport } from './bench-common.js';
 
 const OPERATIONS = Number(process.env['OOS_SOAK_OPERATIONS'] ?? 10_000);
 const PROVIDERS = (process.env['OOS_SOAK_PROVIDERS'] ?? 'aws,azure,google').split(',');
@@ -21,8 +21,11 @@ async function main(): Promise<void> {
   );
   const results: (SoakResult & { backend: string; encrypted: boolean; rssLastToFirst: number })[] = [];
   const started = performance.now();
+  const workDirs: string[] = [];
+  cleanUpOnSignal(() => workDirs);
   for (const backend of backends) {
     const workDir = mkdtempSync(path.join(os.tmpdir(), `oos-soak-bench-${backend.name}-`));
+    workDirs.push(workDir);
     const key = writeMasterKey(workDir, 1);
     try {
       await backend.setUp(path.join(workDir, 'backend'));

@@ -76,6 +76,16 @@ export function cpuTimesMs(pid: number): { user: number; system: number } | unde
   }
 }
 
+/** Minor page faults of a process so far (field 10 of stat): memory the kernel had to map in. */
+export function minorFaults(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+  } catch {
+    return undefined;
+  }
+}
+
 const TICKS_PER_SECOND = 100; // Linux USER_HZ
 
 /** utime + stime of a process, in seconds (0 once it is gone). */

@@ -1,12 +1,14 @@
 import { createA1DecryptStream } from '../../crypto/a1-decrypt-stream.js';
 import { describeMagic } from '../../crypto/a1-format.js';
 import { createC1DecryptStream } from '../../crypto/c1-decrypt-stream.js';
-import { loadKeyring } from '../../crypto/keyring.js';
+import { loadKeyring, type Keyring } from '../../crypto/keyring.js';
+import type { Transform } from 'node:stream';
 import { IntegrityError } from '../../errors.js';
+import type { ObjectKey } from '../../storage/contract.js';
 import { attachmentHelp, attachmentOf, attachmentOptions } from '../attachment-option.js';
 import { PROGRAM, UsageError, expectPositionals, parseCommandArgs, type Command } from '../command.js';
 import { parseKeyOption } from '../key-option.js';
-import { readFileHead } from '../object-format.js';
+import { readFileStart } from '../object-format.js';
 import { transformFile } from '../transform-file.js';
 
 export const decrypt: Command = {
@@ -46,19 +48,30 @@ ${attachmentHelp}
     const expected = attachmentOf(values, undefined);
     const keyring = await loadKeyring(current, previous);
     const [inPath, outPath] = positionals as [string, string];
-    const magic = (await readFileHead(inPath, 2)).toString('latin1');
-    let stream;
-    if (magic === 'C1') {
-      stream = createC1DecryptStream(keyring, { label: inPath, ...(expected && { expected }) });
-    } else if (magic === 'A1' || magic.length < 2) {
-      if (expected !== undefined)
-        throw new UsageError('--uuid and --content-type are for C1 objects; IN is A1');
-      stream = createA1DecryptStream(keyring, { label: inPath });
-    } else {
-      throw new IntegrityError(
-        `object ${inPath} is not a C1 or A1 object: its version bytes are ${describeMagic(Buffer.from(magic, 'latin1'))}`,
-      );
-    }
+    const stream = await decryptStreamFor(inPath, keyring, expected);
     await transformFile(inPath, outPath, stream, values.force ?? false);
   },
 };
+
+/**
+ * The stream that decrypts the object in `inPath`, by its version bytes. An A1 file's size goes
+ * with it: the tag's place is then known, so no bytes are held back and copied, and a file that
+ * grows or shrinks while it is read fails with an IntegrityError.
+ */
+export async function decryptStreamFor(
+  inPath: string,
+  keyring: Keyring,
+  expected: ObjectKey | undefined,
+): Promise<Transform> {
+  const { head, size } = await readFileStart(inPath, 2);
+  const magic = head.toString('latin1');
+  if (magic === 'C1') return createC1DecryptStream(keyring, { label: inPath, ...(expected && { expected }) });
+  if (magic === 'A1' || magic.length < 2) {
+    if (expected !== undefined)
+      throw new UsageError('--uuid and --content-type are for C1 objects; IN is A1');
+    return createA1DecryptStream(keyring, { label: inPath, ...(size !== undefined && { size }) });
+  }
+  throw new IntegrityError(
+    `object ${inPath} is not a C1 or A1 object: its version bytes are ${describeMagic(head)}`,
+  );
+}
