@@ -64,7 +64,7 @@ const CLIENTS = 4;
 const COPIES = Number(process.env['OOS_BENCH_COPIES'] ?? 20);
 const RUNS = Number(process.env['OOS_BENCH_RUNS'] ?? 3);
 const CPU_PROF = process.env['OOS_BENCH_CPU_PROF'] === '1';
-const WARM_UP = Number(process.env['OOS_BENCH_WARM_UP'] ?? 1);
+const WARM_UP = Number(process.env['OOS_BENCH_WARM_UP'] ?? 20);
 const AWS_ARTIFACT = path.join(artifactDir('aws'), 'libOrthancAwsS3Storage.so');
 const FS_PLUGIN_B = process.env['OOS_BENCH_FS_PLUGIN_B'];
 const AWS_PLUGIN_B = process.env['OOS_BENCH_AWS_PLUGIN_B'];
@@ -110,6 +110,8 @@ interface RoundResult {
   readonly read: Measurement;
   readonly ingestCpuMs: CpuPerInstance;
   readonly readCpuMs: CpuPerInstance;
+  /** The same for the warm-up's uploads: a fresh gateway's first instances (V8 still compiling). */
+  readonly warmUpIngestCpuMs: CpuPerInstance;
   /** With OOS_BENCH_CPU_PROF=1: the gateways' profiles (warm-up, ingest and read together). */
   readonly gatewayProfile?: ProfileSummary & { busyMsPerInstance: number };
 }
@@ -265,20 +267,23 @@ async function measureOrthanc(
   });
   let result: RoundResult;
   try {
-    // Warm-up, not timed: WARM_UP instances per template.
-    const warmUpIds = await mapConcurrent(
-      warmUpWork(ctx),
-      CLIENTS,
-      async (t) => (await orthanc.client.uploadBytes(reissue(t))).ID,
-    );
-    const { work, bytes } = workload(ctx.templates);
     const pidsNow = (): Pids => ({
       orthanc: orthanc.pid!,
       ...(plugins.length > 0 && { gateway: findGatewayPids(orthanc.pid!)[0] }),
       ...(ctx.rgwPid !== undefined && usesRgw(name) && { rgw: ctx.rgwPid }),
     });
     let pids = pidsNow();
+    // Warm-up, its CPU recorded apart: WARM_UP instances per template.
+    const warmUp = warmUpWork(ctx);
     let before = cpuSnapshot(pids);
+    const warmUpIds = await mapConcurrent(
+      warmUp,
+      CLIENTS,
+      async (t) => (await orthanc.client.uploadBytes(reissue(t))).ID,
+    );
+    const warmUpIngestCpuMs = cpuPerInstance(pids, before, warmUp.length, false);
+    const { work, bytes } = workload(ctx.templates);
+    before = cpuSnapshot(pids);
     let started = performance.now();
     const ids = await mapConcurrent(
       work,
@@ -310,7 +315,7 @@ async function measureOrthanc(
     const read = measurement(ids.length, readBytes, (performance.now() - started) / 1000);
     const readCpuMs = cpuPerInstance(pids, before, ids.length, false);
     if (readBytes !== bytes) throw new Error(`${name}: read back ${readBytes} bytes, uploaded ${bytes}`);
-    result = { ingest, read, ingestCpuMs, readCpuMs };
+    result = { ingest, read, ingestCpuMs, readCpuMs, warmUpIngestCpuMs };
   } finally {
     await orthanc.stop();
   }
@@ -354,14 +359,18 @@ async function measureRawSdk(ctx: Context, bucket: string): Promise<RoundResult>
     return bytes;
   };
   try {
-    const warmUpKeys = await mapConcurrent(warmUpWork(ctx).map(reissue), CLIENTS, put);
+    const pids: Pids = { rgw: ctx.rgwPid };
+    // Bodies are re-issued before each measured phase: the baseline's CPU is the SDK's work alone
+    // (the plugin's gateway does not pay for making the bytes either).
+    const warmUpBodies = warmUpWork(ctx).map(reissue);
+    let before = cpuSnapshot(pids);
+    const warmUpKeys = await mapConcurrent(warmUpBodies, CLIENTS, put);
+    const warmUpIngestCpuMs = cpuPerInstance(pids, before, warmUpBodies.length, true);
+    warmUpBodies.length = 0;
     await mapConcurrent(warmUpKeys, CLIENTS, get);
     const { work, bytes } = workload(ctx.templates);
-    // Re-issued before the timed phase: the baseline's CPU is the SDK's work alone (the plugin's
-    // gateway does not pay for making the bytes either).
     const bodies = work.map(reissue);
-    const pids: Pids = { rgw: ctx.rgwPid };
-    let before = cpuSnapshot(pids);
+    before = cpuSnapshot(pids);
     let started = performance.now();
     const keys = await mapConcurrent(bodies, CLIENTS, put);
     bodies.length = 0;
@@ -377,7 +386,7 @@ async function measureRawSdk(ctx: Context, bucket: string): Promise<RoundResult>
     const read = measurement(keys.length, readBytes, (performance.now() - started) / 1000);
     const readCpuMs = cpuPerInstance(pids, before, keys.length, true);
     if (readBytes !== bytes) throw new Error(`rawSdk: read back ${readBytes} bytes, uploaded ${bytes}`);
-    return { ingest, read, ingestCpuMs, readCpuMs };
+    return { ingest, read, ingestCpuMs, readCpuMs, warmUpIngestCpuMs };
   } finally {
     client.destroy();
   }
@@ -537,7 +546,10 @@ async function main(): Promise<void> {
       }
     }
 
-    const medianCpu = (results: RoundResult[], field: 'ingestCpuMs' | 'readCpuMs'): CpuPerInstance => {
+    const medianCpu = (
+      results: RoundResult[],
+      field: 'ingestCpuMs' | 'readCpuMs' | 'warmUpIngestCpuMs',
+    ): CpuPerInstance => {
       const keys = Object.keys(results[0]![field]) as Array<keyof CpuPerInstance>;
       return Object.fromEntries(keys.map((k) => [k, round(median(results.map((r) => r[field][k]!)), 2)]));
     };
@@ -550,6 +562,7 @@ async function main(): Promise<void> {
           readPerSecondMedian: median(runs[name].map((r) => r.read.instancesPerSecond)),
           ingestCpuMsPerInstanceMedian: medianCpu(runs[name], 'ingestCpuMs'),
           readCpuMsPerInstanceMedian: medianCpu(runs[name], 'readCpuMs'),
+          warmUpIngestCpuMsPerInstanceMedian: medianCpu(runs[name], 'warmUpIngestCpuMs'),
           ...(runs[name][0]!.gatewayProfile && { gatewayProfileFirstRound: runs[name][0]!.gatewayProfile }),
           runs: runs[name].map(({ gatewayProfile: _profile, ...rest }) => rest),
         },
@@ -562,6 +575,7 @@ async function main(): Promise<void> {
           readPerSecondMedian: number;
           ingestCpuMsPerInstanceMedian: CpuPerInstance;
           readCpuMsPerInstanceMedian: CpuPerInstance;
+          warmUpIngestCpuMsPerInstanceMedian: CpuPerInstance;
         }
       >
     >;
@@ -595,11 +609,11 @@ async function main(): Promise<void> {
       );
     const fsIngest = perRound('fileSystem', 'stock', rate('ingest'));
     const fsRead = perRound('fileSystem', 'stock', rate('read'));
-    const awsVsSdk = perRound('aws', 'rawSdk', (x, y) =>
-      x.ingestCpuMs.gateway !== undefined && y.ingestCpuMs.client
-        ? x.ingestCpuMs.gateway / y.ingestCpuMs.client
-        : undefined,
-    );
+    const gatewayVsClient =
+      (field: 'ingestCpuMs' | 'warmUpIngestCpuMs') => (x: RoundResult, y: RoundResult) =>
+        x[field].gateway !== undefined && y[field].client ? x[field].gateway / y[field].client : undefined;
+    const awsVsSdk = perRound('aws', 'rawSdk', gatewayVsClient('ingestCpuMs'));
+    const awsVsSdkWarmUp = perRound('aws', 'rawSdk', gatewayVsClient('warmUpIngestCpuMs'));
     const fsRounds = runs['fileSystem'] ?? [];
     const aboveFloor =
       fsRounds.length > 0 && fsRounds.length === fileWorkMs.length
@@ -613,6 +627,7 @@ async function main(): Promise<void> {
       fileSystemReadVsStock: { value: fsRead, target: '>= 0.95', met: met(fsRead, (v) => v >= 0.95) },
       gatewayCpuMsPerInstanceFileSystem: {
         value: gatewayIngest('fileSystem') ?? null,
+        duringWarmUp: summary.fileSystem?.warmUpIngestCpuMsPerInstanceMedian.gateway ?? null,
         target: '<= 1.5 ms',
         met: met(gatewayIngest('fileSystem') ?? null, (v) => v <= 1.5),
         fileWorkFloorMs: fileWorkMs.length > 0 ? round(median(fileWorkMs), 3) : null,
@@ -621,7 +636,12 @@ async function main(): Promise<void> {
         floor:
           'the CPU of the same durable file work (mkdir, temp file, one write, fsync, close, rename) in a plain synchronous loop, same file system, each round',
       },
-      gatewayCpuAwsVsRawSdkClient: { value: awsVsSdk, target: '<= 1.2', met: met(awsVsSdk, (v) => v <= 1.2) },
+      gatewayCpuAwsVsRawSdkClient: {
+        value: awsVsSdk,
+        duringWarmUp: awsVsSdkWarmUp,
+        target: '<= 1.2',
+        met: met(awsVsSdk, (v) => v <= 1.2),
+      },
       encryptionAddsGatewayCpuMs: {
         C1: c1Adds,
         A1: a1Adds,
@@ -643,7 +663,8 @@ async function main(): Promise<void> {
         runs: RUNS,
         note:
           'each instance is a template re-issued under a fresh SOP Instance UID; ' +
-          `untimed warm-up: ${WARM_UP} instance(s) per template uploaded, and read back after the restart; ` +
+          `warm-up before the timed phases: ${WARM_UP} instance(s) per template uploaded (its CPU reported apart, ` +
+          "as 'warmUp': a fresh gateway's first instances), and read back after the restart; " +
           'a fresh Orthanc (and bucket) per configuration and round, order rotated per round; read-back after an ' +
           'Orthanc restart; CPU per instance from /proc/PID/stat around the timed phase (client = this process, raw SDK only)',
       }),
@@ -657,6 +678,7 @@ async function main(): Promise<void> {
             readVsStock: perRound(n, 'stock', rate('read')),
             ingestCpuMsPerInstance: summary[n]!.ingestCpuMsPerInstanceMedian,
             readCpuMsPerInstance: summary[n]!.readCpuMsPerInstanceMedian,
+            warmUpIngestCpuMsPerInstance: summary[n]!.warmUpIngestCpuMsPerInstanceMedian,
           },
         ]),
       ),
