@@ -101,7 +101,7 @@ interface CpuPerInstance {
   readonly client?: number;
   /** Of `gateway`, the part spent in the kernel (system calls: socket, file, fsync). */
   readonly gatewaySystem?: number;
-  /** The gateway's minor page faults per instance (not ms): memory glibc gave back and took again. */
+  /** The gateway's minor page faults per instance (a count, not ms). */
   readonly gatewayMinorFaults?: number;
 }
 

@@ -9,15 +9,26 @@ export function commandLine(pid: number): string | undefined {
   }
 }
 
-function parentPid(pid: number): number | undefined {
+/**
+ * The fields of a `/proc/.../stat` text from field 3 (state) on: index i is field i + 3. The
+ * command name (field 2) may hold spaces, so the split starts after its last ')'.
+ */
+function statFieldsOf(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** The stat fields of a process (see statFieldsOf); undefined once it is gone. */
+function statFields(pid: number): string[] | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 4, after "pid (comm) state"; comm may hold spaces, so split after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[1]);
+    return statFieldsOf(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return undefined;
   }
+}
+
+function parentPid(pid: number): number | undefined {
+  const fields = statFields(pid);
+  return fields && Number(fields[1]); // field 4
 }
 
 /** PIDs of the direct children of `pid`. */
@@ -38,12 +49,8 @@ export function findGatewayPids(orthancPid: number): number[] {
 
 /** True while `pid` exists and is not a zombie. */
 export function processExists(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
+  const fields = statFields(pid);
+  return fields !== undefined && fields[0] !== 'Z';
 }
 
 /** Resident memory of a process from /proc (VmRSS now, VmHWM its peak), in bytes. */
@@ -66,42 +73,28 @@ export function cpuMs(pid: number): number | undefined {
 
 /** User and system (kernel) CPU time of a process so far, in ms; undefined once it is gone. */
 export function cpuTimesMs(pid: number): { user: number; system: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
-    return { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
-  } catch {
-    return undefined;
-  }
+  const fields = statFields(pid);
+  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+  return fields && { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 };
 }
 
-/** Minor page faults of a process so far (field 10 of stat): memory the kernel had to map in. */
+/** Minor page faults of a process so far (field 10 of stat): pages the kernel had to map in. */
 export function minorFaults(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
-  } catch {
-    return undefined;
-  }
+  const fields = statFields(pid);
+  return fields && Number(fields[7]);
 }
 
 const TICKS_PER_SECOND = 100; // Linux USER_HZ
 
 /** utime + stime of a process, in seconds (0 once it is gone). */
 export function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-  } catch {
-    return 0;
-  }
+  const fields = statFields(pid);
+  return fields ? (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND : 0;
 }
 
 /** cutime + cstime of a process's `/proc/PID/stat` text: its waited-for children's CPU, in seconds. */
 export function childrenCpuSeconds(stat: string): number {
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFieldsOf(stat);
   return (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND;
 }
 
@@ -122,7 +115,7 @@ export function threadCpuMs(pid: number): Record<string, number> {
       continue; // the thread ended meanwhile
     }
     const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const fields = statFieldsOf(stat);
     byName[name] = (byName[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) * ticksMs;
   }
   return byName;
