@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { ShimHost, type ShimCallResult } from '../harness/shim-host.js';
-import { cpuMs, processMemory, threadCpuMs } from '../harness/proc.js';
+import { cpuMs, processMemory, statFieldsOf, threadCpuMs } from '../harness/proc.js';
 import { artifactDir, nodeExecutable } from '../harness/repo.js';
 import { cleanUpOnSignal, machineInfo, median, round, writeBenchReport } from './bench-common.js';
 
@@ -81,7 +81,7 @@ function workerThreadsCpuMs(pid: number): Map<string, number> {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       if (!WORKER_THREAD_NAMES.has(stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')))) continue;
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const fields = statFieldsOf(stat);
       threads.set(tid, (Number(fields[11]) + Number(fields[12])) * TICK_MS);
     } catch {
       // the thread ended meanwhile

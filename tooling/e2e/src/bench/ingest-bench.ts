@@ -460,25 +460,23 @@ function fileWorkMsPerInstance(workRoot: string, averageBytes: number): number {
   const dir = mkdtempSync(path.join(workRoot, 'file-work-'));
   const body = randomBytes(averageBytes);
   const files = 200;
-  {
-    const before = process.cpuUsage();
-    for (let i = 0; i < files; i++) {
-      const name = randomUUID();
-      const parent = path.join(dir, name.slice(0, 2), name.slice(2, 4));
-      mkdirSync(parent, { recursive: true });
-      const temp = path.join(parent, `${name}.tmp`);
-      const fd = openSync(temp, 'wx', 0o600);
-      try {
-        writeSync(fd, body);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(temp, path.join(parent, name));
+  const before = process.cpuUsage();
+  for (let i = 0; i < files; i++) {
+    const name = randomUUID();
+    const parent = path.join(dir, name.slice(0, 2), name.slice(2, 4));
+    mkdirSync(parent, { recursive: true });
+    const temp = path.join(parent, `${name}.tmp`);
+    const fd = openSync(temp, 'wx', 0o600);
+    try {
+      writeSync(fd, body);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
     }
-    const used = process.cpuUsage(before);
-    return round((used.user + used.system) / 1000 / files, 3); // the files stay, as measure()'s do
+    renameSync(temp, path.join(parent, name));
   }
+  const used = process.cpuUsage(before);
+  return round((used.user + used.system) / 1000 / files, 3); // the files stay, as measure()'s do
 }
 
 function findRadosgwPid(rgw: Radosgw): number | undefined {

@@ -13,7 +13,7 @@ export function commandLine(pid: number): string | undefined {
  * The fields of a `/proc/.../stat` text from field 3 (state) on: index i is field i + 3. The
  * command name (field 2) may hold spaces, so the split starts after its last ')'.
  */
-function statFieldsOf(stat: string): string[] {
+export function statFieldsOf(stat: string): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
